@@ -1,0 +1,1 @@
+"""Shared contract: Oura data types, Avro schemas, topics, codec and connection settings."""

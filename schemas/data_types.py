@@ -1,0 +1,75 @@
+"""The Oura data types the platform collects: one registry that the collector, the simulator,
+the processor and the gateway all read, so a new type is added in exactly one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class QueryKind(StrEnum):
+    """How Oura's list route for a type is filtered."""
+
+    DATE = "date"  # start_date / end_date, filtered on the document's day
+    DATETIME = "datetime"  # start_datetime / end_datetime (time series)
+    NONE = "none"  # no date filter: the whole collection (ring_configuration)
+    SINGLE = "single"  # not a list: one object (personal_info)
+
+
+@dataclass(frozen=True, slots=True)
+class DataType:
+    name: str
+    """Stable platform name: raw topic suffix, table name, Avro record family."""
+    path: str
+    """Path segment under /v2/usercollection/ (Oura spells vO2_max with a capital O)."""
+    query: QueryKind
+    scope: str
+    """OAuth scope that grants it (Oura's real scope strings, not the spec's `spo2Daily`)."""
+    day_field: str | None
+    """Document field that holds the local day, if any."""
+    has_id: bool = True
+    """Oura documents carry an `id`; heart rate rows do not and get a derived key."""
+
+    @property
+    def topic_suffix(self) -> str:
+        return self.name
+
+
+DATA_TYPES: tuple[DataType, ...] = (
+    DataType("daily_sleep", "daily_sleep", QueryKind.DATE, "daily", "day"),
+    DataType("sleep", "sleep", QueryKind.DATE, "daily", "day"),
+    DataType("daily_activity", "daily_activity", QueryKind.DATE, "daily", "day"),
+    DataType("daily_readiness", "daily_readiness", QueryKind.DATE, "daily", "day"),
+    DataType("heartrate", "heartrate", QueryKind.DATETIME, "heartrate", "day", has_id=False),
+    DataType("daily_spo2", "daily_spo2", QueryKind.DATE, "spo2", "day"),
+    DataType("daily_stress", "daily_stress", QueryKind.DATE, "daily", "day"),
+    DataType("daily_resilience", "daily_resilience", QueryKind.DATE, "stress", "day"),
+    DataType(
+        "daily_cardiovascular_age",
+        "daily_cardiovascular_age",
+        QueryKind.DATE,
+        "heart_health",
+        "day",
+    ),
+    DataType("vo2_max", "vO2_max", QueryKind.DATE, "heart_health", "day"),
+    DataType("workout", "workout", QueryKind.DATE, "workout", "day"),
+    DataType("session", "session", QueryKind.DATE, "session", "day"),
+    DataType("enhanced_tag", "enhanced_tag", QueryKind.DATE, "tag", "start_day"),
+    DataType("sleep_time", "sleep_time", QueryKind.DATE, "daily", "day"),
+    DataType("rest_mode_period", "rest_mode_period", QueryKind.DATE, "daily", "start_day"),
+    DataType("ring_configuration", "ring_configuration", QueryKind.NONE, "daily", None),
+    DataType("personal_info", "personal_info", QueryKind.SINGLE, "personal", None),
+)
+
+BY_NAME: dict[str, DataType] = {t.name: t for t in DATA_TYPES}
+
+ALL_SCOPES: tuple[str, ...] = tuple(dict.fromkeys(["email", *(t.scope for t in DATA_TYPES)]))
+
+
+def get(name: str) -> DataType:
+    """Look a data type up by its platform name; raises KeyError naming the valid ones."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        valid = ", ".join(BY_NAME)
+        raise KeyError(f"unknown Oura data type {name!r}; known types: {valid}") from None

@@ -1,0 +1,96 @@
+"""Connection settings shared by every service: Kafka and PostgreSQL.
+
+Read from the environment (names kept from the original platform where they existed) through
+pydantic-settings, once per process."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"]
+
+
+class KafkaSettings(BaseSettings):
+    """`KAFKA_*` variables. OAUTHBEARER means Amazon MSK IAM authentication."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", env_file=".env", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    aws_region: str | None = None
+    topic_prefix: str = ""
+    replication_factor: int = Field(default=1, ge=1)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            kwargs["ssl_context"] = ssl.create_default_context()
+        if self.security_protocol.startswith("SASL"):
+            kwargs.update(self._sasl_kwargs())
+        return kwargs
+
+    def _sasl_kwargs(self) -> dict[str, Any]:
+        if self.sasl_mechanism is None:
+            raise ValueError("KAFKA_SASL_MECHANISM is required with a SASL security protocol")
+        if self.sasl_mechanism == "OAUTHBEARER":
+            from schemas._msk_iam import MskIamTokenProvider
+
+            return {
+                "sasl_mechanism": "OAUTHBEARER",
+                "sasl_oauth_token_provider": MskIamTokenProvider(self.aws_region),
+            }
+        if not self.sasl_username or self.sasl_password is None:
+            missing = "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            raise ValueError(f"{missing} are required for {self.sasl_mechanism}")
+        return {
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.sasl_username,
+            "sasl_plain_password": self.sasl_password.get_secret_value(),
+        }
+
+
+class DatabaseSettings(BaseSettings):
+    """`DB_*` and `SSL_MODE`, as the original platform named them."""
+
+    model_config = SettingsConfigDict(env_prefix="DB_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 55432
+    user: str = "myhealth"
+    password: SecretStr = SecretStr("")
+    name: str = "myhealth"
+    ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
+        default="disable", validation_alias="SSL_MODE"
+    )
+    pool_min: int = Field(default=1, ge=0)
+    pool_max: int = Field(default=10, ge=1)
+
+    def dsn(self, database: str | None = None) -> str:
+        """A libpq URL (password included: never log it)."""
+        from urllib.parse import quote
+
+        password = quote(self.password.get_secret_value(), safe="")
+        db = database or self.name
+        return f"postgresql://{quote(self.user)}:{password}@{self.host}:{self.port}/{db}"
+
+    def asyncpg_kwargs(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password.get_secret_value(),
+            "database": self.name,
+            "ssl": None if self.ssl_mode == "disable" else self.ssl_mode,
+        }

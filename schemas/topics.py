@@ -1,0 +1,105 @@
+"""The one registry of Kafka topics: names, partition counts and configs.
+
+Topics are created explicitly (brokers run with auto-creation off, as on MSK)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.data_types import DATA_TYPES
+from schemas.settings import KafkaSettings
+
+RAW_PREFIX = "oura.raw."
+TRENDS = "oura.trends.daily"
+DLQ = "oura.dlq"
+
+RAW_PARTITIONS = 6
+"""Upper bound for processor replicas (one owner per partition)."""
+
+_KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete"}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    purpose: str = ""
+
+
+def raw_topic(data_type: str, prefix: str = "") -> str:
+    return f"{prefix}{RAW_PREFIX}{data_type}"
+
+
+def data_type_of(topic: str, prefix: str = "") -> str:
+    """Inverse of raw_topic; raises ValueError for a topic that is not a raw topic."""
+    head = f"{prefix}{RAW_PREFIX}"
+    if not topic.startswith(head):
+        raise ValueError(f"{topic!r} is not a raw topic")
+    return topic[len(head) :]
+
+
+def registry(prefix: str = "") -> list[TopicSpec]:
+    raw = [
+        TopicSpec(
+            raw_topic(t.name, prefix),
+            RAW_PARTITIONS,
+            dict(_KEEP_FOREVER),
+            f"every collected Oura {t.name} document; the replayable source of truth",
+        )
+        for t in DATA_TYPES
+    ]
+    return [
+        *raw,
+        TopicSpec(
+            f"{prefix}{TRENDS}",
+            RAW_PARTITIONS,
+            {"retention.ms": str(400 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
+            "derived daily trends; rebuilt by replay",
+        ),
+        # Bad input is kept until someone has looked at it: nothing is ever silently dropped.
+        TopicSpec(
+            f"{prefix}{DLQ}", 3, dict(_KEEP_FOREVER), "records that failed decoding or validation"
+        ),
+    ]
+
+
+async def ensure_topics(settings: KafkaSettings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    specs = specs if specs is not None else registry(settings.topic_prefix)
+    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        s.name,
+                        num_partitions=s.partitions,
+                        replication_factor=settings.replication_factor,
+                        topic_configs=s.config,
+                    )
+                    for s in missing
+                ]
+            )
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: KafkaSettings, names: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
