@@ -51,7 +51,8 @@ class _Registered:
 def schema_fingerprint(schema: Mapping[str, Any]) -> bytes:
     """The 8 fingerprint bytes as they appear on the wire (little-endian CRC-64-AVRO)."""
     canonical = to_parsing_canonical_form(parse_schema(dict(schema), _write_hint=False))
-    return struct.pack("<Q", int(fingerprint(canonical, "CRC-64-AVRO"), 16))
+    # fastavro renders the CRC-64-AVRO value as hex of its little-endian bytes: the wire order.
+    return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
 
 
 class Codec:
