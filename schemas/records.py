@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from schemas import documents
+import schemas.documents as documents
 from schemas.codec import AVRO_DIR, Codec, CodecError, default_codec, load_avsc
 from schemas.data_types import BY_NAME, get
 

@@ -111,9 +111,7 @@ async def db(db_settings: DatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the test database, with every table emptied first."""
     pool = await asyncpg.create_pool(**db_settings.asyncpg_kwargs(), min_size=1, max_size=8)
     assert pool is not None
-    tables = await pool.fetch(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-    )
+    tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     names = [r["tablename"] for r in tables if r["tablename"] not in TABLES_TO_KEEP]
     if names:
         await pool.execute(f"TRUNCATE {', '.join(names)} CASCADE")

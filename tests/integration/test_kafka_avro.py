@@ -12,7 +12,9 @@ from schemas.settings import KafkaSettings
 from schemas.topics import RAW_PARTITIONS, raw_topic
 
 
-async def test_raw_record_round_trip_through_the_broker(topics: KafkaSettings, group_id: str) -> None:
+async def test_raw_record_round_trip_through_the_broker(
+    topics: KafkaSettings, group_id: str
+) -> None:
     topic = raw_topic("daily_activity", topics.topic_prefix)
     users = [f"user-{i}" for i in range(4)]
     sent = {

@@ -70,9 +70,7 @@ async def test_documents_are_lz4_compressed_and_indexed_by_user_day(
 
 
 async def test_grafana_reader_cannot_read_secrets(db: asyncpg.Pool) -> None:
-    can = await db.fetchval(
-        "SELECT has_table_privilege('grafana_reader', 'daily_sleep', 'SELECT')"
-    )
+    can = await db.fetchval("SELECT has_table_privilege('grafana_reader', 'daily_sleep', 'SELECT')")
     cannot = await db.fetchval(
         "SELECT has_table_privilege('grafana_reader', 'oauth_tokens', 'SELECT')"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import struct
 from datetime import UTC, date, datetime
@@ -82,10 +83,8 @@ def test_encoding_a_wrong_datum_raises_the_codecs_error() -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_only_raise_codec_errors(data: bytes) -> None:
-    try:
+    with contextlib.suppress(CodecError):  # anything else fails the test
         decode_raw(data)
-    except CodecError:
-        pass
 
 
 @settings(max_examples=300, deadline=None)
@@ -94,10 +93,8 @@ def test_random_bodies_behind_a_valid_header_only_raise_codec_errors(
     body: bytes, data_type: str
 ) -> None:
     header = b"\xc3\x01" + codec_mod.default_codec().fingerprint_of(schema_name(data_type))
-    try:
+    with contextlib.suppress(CodecError):  # anything else fails the test
         decode_raw(header + body)
-    except CodecError:
-        pass
 
 
 def _record(data_type: str, seed: int = 1) -> RawRecord:
