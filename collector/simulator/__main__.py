@@ -1,0 +1,94 @@
+"""`python -m collector.simulator`: serve the Oura simulator (used by `make run` and compose)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+from datetime import date
+
+import uvicorn
+
+from collector.simulator.app import create_app
+from collector.simulator.config import SimulatorConfig
+from schemas.logs import configure_logging
+
+log = logging.getLogger("collector.simulator")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
+    defaults = SimulatorConfig()
+    p = argparse.ArgumentParser(prog="python -m collector.simulator", description=__doc__)
+    p.add_argument("--host", default=defaults.host)
+    p.add_argument("--port", type=int, default=defaults.port)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument(
+        "--users", type=int, default=defaults.users, help="demo accounts (demo, demo2, ...)"
+    )
+    p.add_argument("--quirks", action="store_true", help="replicate Oura's date-filter quirks")
+    p.add_argument("--client-id", default=os.environ.get("OURA_CLIENT_ID") or defaults.client_id)
+    p.add_argument(
+        "--client-secret",
+        default=os.environ.get("OURA_CLIENT_SECRET") or defaults.client_secret,
+        help="default: $OURA_CLIENT_SECRET or the development secret",
+    )
+    p.add_argument("--redirect-uri", action="append", default=[], help="registered redirect URI")
+    p.add_argument("--page-size", type=int, default=defaults.page_size)
+    p.add_argument("--heartrate-page-size", type=int, default=defaults.heartrate_page_size)
+    p.add_argument("--token-ttl", type=int, default=defaults.access_token_ttl_s)
+    p.add_argument("--rate-limit", type=int, default=defaults.rate_limit_requests)
+    p.add_argument("--rate-window", type=int, default=defaults.rate_limit_window_s)
+    p.add_argument("--today", type=date.fromisoformat, default=None, help="fix today (YYYY-MM-DD)")
+    p.add_argument("--history-days", type=int, default=defaults.history_days)
+    p.add_argument("--revision-every", type=float, default=None, metavar="SECONDS")
+    p.add_argument("--fault-latency", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--fault-429", type=int, default=0, metavar="N")
+    p.add_argument("--fault-5xx", type=int, default=0, metavar="N")
+    p.add_argument("--fault-malformed", type=int, default=0, metavar="N")
+    p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    a = p.parse_args(argv)
+    configure_logging("simulator", a.log_level)
+    return SimulatorConfig(
+        host=a.host,
+        port=a.port,
+        seed=a.seed,
+        users=a.users,
+        quirks=a.quirks,
+        client_id=a.client_id,
+        client_secret=a.client_secret,
+        redirect_uris=tuple(a.redirect_uri),
+        access_token_ttl_s=a.token_ttl,
+        page_size=a.page_size,
+        heartrate_page_size=a.heartrate_page_size,
+        rate_limit_requests=a.rate_limit,
+        rate_limit_window_s=a.rate_window,
+        today=a.today,
+        history_days=a.history_days,
+        revision_every_s=a.revision_every,
+        latency_s=a.fault_latency,
+        rate_limit_burst=a.fault_429,
+        server_error_burst=a.fault_5xx,
+        malformed_pages=a.fault_malformed,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    log.info(
+        "starting the Oura simulator",
+        extra={
+            "host": config.host,
+            "port": config.port,
+            "users": config.users,
+            "quirks": config.quirks,
+        },
+    )
+    # Access logs are off: query strings can carry tokens (/oauth/revoke?access_token=...).
+    uvicorn.run(
+        create_app(config), host=config.host, port=config.port, access_log=False, log_config=None
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Test and operator controls under /_sim/ (never part of Oura's API): faults, users, tokens,
+revisions, the clock, statistics and the exact documents the API serves."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from collector.simulator.query import ApiError
+from collector.simulator.state import Simulator
+from schemas.data_types import BY_NAME, DATA_TYPES, DataType
+
+
+class RateLimitBurstIn(BaseModel):
+    count: int = Field(ge=1)
+    retry_after: int = Field(default=1, ge=0)
+    tier: str = "application"
+    scope: Literal["data", "oauth", "all"] = "data"
+    user: str | None = None
+
+
+class ServerErrorBurstIn(BaseModel):
+    count: int = Field(ge=1)
+    status: int = Field(default=503, ge=500, le=599)
+    scope: Literal["data", "oauth", "all"] = "data"
+    user: str | None = None
+
+
+class MalformedIn(BaseModel):
+    count: int = Field(ge=1)
+    kind: Literal["invalid_json", "missing_data"] = "invalid_json"
+    user: str | None = None
+
+
+class FaultsIn(BaseModel):
+    clear: bool = False
+    """Applied first, so one call can reset and set."""
+    rate_limit_burst: RateLimitBurstIn | None = None
+    server_error_burst: ServerErrorBurstIn | None = None
+    malformed_pages: MalformedIn | None = None
+    latency_s: float | None = Field(default=None, ge=0)
+    latency_scope: Literal["data", "oauth", "all"] = "data"
+    revoke_user: str | None = None
+    expire_tokens: str | None = None
+    scopes: dict[str, list[str]] | None = None
+    """Per-user granted scopes (login -> scopes), effective immediately."""
+
+
+class UserIn(BaseModel):
+    login: str = Field(min_length=1)
+    scopes: list[str] | None = None
+    data_since: date | None = None
+    tz_offset_min: int | None = Field(default=None, ge=-720, le=840)
+    email: str | None = None
+
+
+class TokensIn(BaseModel):
+    user: str = "demo"
+    scopes: list[str] | None = None
+
+
+class RevisionIn(BaseModel):
+    user: str | None = None
+    by: int = Field(default=1, ge=1)
+
+
+class ClockIn(BaseModel):
+    advance_s: float | None = None
+    now: datetime | None = None
+
+
+def _type(name: str) -> DataType:
+    found = BY_NAME.get(name) or next((t for t in DATA_TYPES if t.path == name), None)
+    if found is None:
+        raise ApiError(404, {"detail": f"Unknown data type {name!r}."})
+    return found
+
+
+def _known(sim: Simulator, login: str) -> str:
+    if not sim.has_user(login):
+        raise ApiError(404, {"detail": f"Unknown simulated user {login!r}."})
+    return login
+
+
+def admin_router(sim: Simulator) -> APIRouter:
+    router = APIRouter(prefix="/_sim")
+
+    @router.get("/stats")
+    async def stats() -> dict[str, Any]:
+        return sim.stats()
+
+    @router.post("/stats/reset")
+    async def reset_stats() -> dict[str, Any]:
+        sim.reset_stats()
+        return sim.stats()
+
+    @router.get("/faults")
+    async def get_faults() -> dict[str, Any]:
+        return sim.faults.snapshot()
+
+    @router.delete("/faults")
+    async def clear_faults() -> dict[str, Any]:
+        sim.faults.clear()
+        return sim.faults.snapshot()
+
+    @router.post("/faults")
+    async def set_faults(body: FaultsIn) -> dict[str, Any]:
+        for login in filter(None, [body.revoke_user, body.expire_tokens, *(body.scopes or {})]):
+            _known(sim, login)
+        faults = sim.faults
+        if body.clear:
+            faults.clear()
+        if body.rate_limit_burst:
+            b = body.rate_limit_burst
+            faults.rate_limit_burst(
+                b.count, retry_after=b.retry_after, tier=b.tier, scope=b.scope, user=b.user
+            )
+        if body.server_error_burst:
+            e = body.server_error_burst
+            faults.server_error_burst(e.count, status=e.status, scope=e.scope, user=e.user)
+        if body.malformed_pages:
+            m = body.malformed_pages
+            faults.malformed_pages(m.count, kind=m.kind, user=m.user)
+        if body.latency_s is not None:
+            faults.latency(body.latency_s, scope=body.latency_scope)
+        if body.revoke_user:
+            sim.revoke_user(body.revoke_user)
+        if body.expire_tokens:
+            sim.expire_tokens(body.expire_tokens)
+        for login, scopes in (body.scopes or {}).items():
+            try:
+                sim.set_scopes(login, scopes)
+            except ValueError as exc:
+                raise ApiError(422, {"detail": str(exc)}) from None
+        return faults.snapshot()
+
+    @router.get("/users")
+    async def list_users() -> dict[str, Any]:
+        return {"data": [sim.user_json(u.login) for u in sim.users()]}
+
+    @router.post("/users", status_code=201)
+    async def create_user(body: UserIn) -> dict[str, Any]:
+        try:
+            sim.add_user(
+                body.login,
+                scopes=body.scopes,
+                data_since=body.data_since,
+                tz_offset_min=body.tz_offset_min,
+                email=body.email,
+            )
+        except ValueError as exc:
+            status = 409 if "already exists" in str(exc) else 422
+            raise ApiError(status, {"detail": str(exc)}) from None
+        return sim.user_json(body.login)
+
+    @router.get("/users/{login}")
+    async def get_user(login: str) -> dict[str, Any]:
+        return sim.user_json(_known(sim, login))
+
+    @router.post("/tokens")
+    async def issue_tokens(body: TokensIn) -> dict[str, Any]:
+        return sim.issue_tokens(_known(sim, body.user), body.scopes)
+
+    @router.post("/revisions")
+    async def bump_revision(body: RevisionIn) -> dict[str, Any]:
+        if body.user:
+            _known(sim, body.user)
+        sim.bump_revision(body.user, body.by)
+        return {"revisions": {u.login: sim.revision(u.login) for u in sim.users()}}
+
+    @router.get("/clock")
+    async def get_clock() -> dict[str, Any]:
+        return {"now": sim.clock.now().isoformat(), "today": sim.clock.today().isoformat()}
+
+    @router.post("/clock")
+    async def set_clock(body: ClockIn) -> dict[str, Any]:
+        if body.now is not None:
+            if body.now.tzinfo is None:
+                raise ApiError(422, {"detail": "now needs a UTC offset"})
+            sim.clock.set(body.now)
+        if body.advance_s:
+            sim.clock.advance(body.advance_s)
+        return {"now": sim.clock.now().isoformat(), "today": sim.clock.today().isoformat()}
+
+    @router.get("/documents/{type_name}")
+    async def documents(
+        type_name: str,
+        user: str = "demo",
+        start_date: date | None = None,
+        end_date: date | None = None,
+    ) -> JSONResponse:
+        data_type = _type(type_name)
+        docs = sim.documents(_known(sim, user), data_type.name, start_date, end_date)
+        return JSONResponse({"data": docs, "next_token": None})
+
+    @router.get("/truth")
+    async def truth(start_date: date, end_date: date, user: str = "demo") -> dict[str, Any]:
+        return {"data": sim.truth(_known(sim, user), start_date, end_date)}
+
+    return router

@@ -1,0 +1,56 @@
+"""Everything that shapes one simulator instance: identity of the OAuth app, clock, data seed,
+paging, rate budget and the faults to start with. Tests build one per test; the CLI builds one
+from its flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from schemas.data_types import ALL_SCOPES
+
+
+@dataclass(slots=True)
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 8089
+    seed: int = 42
+    users: int = 1
+    """Demo accounts created at start: `demo`, `demo2`, `demo3`, ..."""
+    quirks: bool = False
+    """Replicate Oura's observed date-filter quirks (OURA_API_V2.md §2.2) instead of the
+    documented default (inclusive filter on each document's day)."""
+
+    client_id: str = "simulator-client"
+    client_secret: str = field(default="simulator-secret", repr=False)
+    redirect_uris: tuple[str, ...] = ()
+    """Registered redirect URIs; empty accepts any (convenient in development)."""
+    access_token_ttl_s: int = 86_400
+    code_ttl_s: int = 600
+    default_scopes: tuple[str, ...] = ALL_SCOPES
+    """What a demo user approves on the consent screen (requested scopes are intersected)."""
+
+    page_size: int = 50
+    """Documents per page on date collections; small values make clients paginate."""
+    heartrate_page_size: int = 1_000
+
+    rate_limit_requests: int = 5_000
+    """Oura's documented budget: 5,000 requests per 5 minutes per application."""
+    rate_limit_window_s: int = 300
+    token_rate_limit_requests: int | None = None
+    """Optional per-access-token budget (Oura's second layer, numbers undocumented)."""
+
+    today: date | None = None
+    """Fixes the simulated 'today' (the clock then reads 12:00 UTC that day)."""
+    now: datetime | None = None
+    """Fixes the simulated wall clock exactly (timezone-aware); wins over `today`."""
+    history_days: int = 730
+    """How far before today each demo user's data starts."""
+    revision_every_s: float | None = None
+    """Bump every user's revision counter this often (simulated edits of the last 2 days)."""
+
+    # Faults active from the start (the CLI's --fault-* flags); tests use the Python API.
+    latency_s: float = 0.0
+    rate_limit_burst: int = 0
+    server_error_burst: int = 0
+    malformed_pages: int = 0

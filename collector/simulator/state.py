@@ -1,0 +1,291 @@
+"""`Simulator`: the in-process state behind the HTTP app and the Python API tests drive.
+
+Everything here is safe to call from the test thread while the server runs in another thread:
+mutable state sits behind locks and handlers never hold a lock across an await."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from collector.simulator import builders
+from collector.simulator.clock import Clock
+from collector.simulator.config import SimulatorConfig
+from collector.simulator.data import Document, Generator, UserProfile, days, make_profile
+from collector.simulator.faults import Faults, SlidingWindow
+from collector.simulator.store import DocumentStore
+from collector.simulator.tokens import Grant, OAuthFailure, TokenStore
+from schemas.data_types import ALL_SCOPES, QueryKind, get
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SimUser:
+    profile: UserProfile
+    consent_scopes: frozenset[str]
+    revision: int = 0
+
+
+def demo_logins(count: int) -> list[str]:
+    return ["demo", *(f"demo{i}" for i in range(2, count + 1))]
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.clock = Clock(self.config.now, self.config.today)
+        self.generator = Generator(self.config.seed)
+        self.store = DocumentStore(self.generator)
+        self.faults = Faults()
+        self.tokens = TokenStore(self.config.access_token_ttl_s, self.config.code_ttl_s)
+        self.app_budget = SlidingWindow(
+            self.config.rate_limit_requests, self.config.rate_limit_window_s
+        )
+        self.token_budget = (
+            SlidingWindow(self.config.token_rate_limit_requests, self.config.rate_limit_window_s)
+            if self.config.token_rate_limit_requests
+            else None
+        )
+        self._lock = threading.RLock()
+        self._users: dict[str, SimUser] = {}
+        self._started = self.clock.timestamp()
+        self._data_requests: Counter[str] = Counter()
+        self._data_requests_by_user: dict[str, Counter[str]] = {}
+        self._responses: Counter[str] = Counter()
+        for login in demo_logins(max(0, self.config.users)):
+            self.add_user(login)
+        self._apply_initial_faults()
+
+    def _apply_initial_faults(self) -> None:
+        config = self.config
+        if config.latency_s:
+            self.faults.latency(config.latency_s)
+        if config.rate_limit_burst:
+            self.faults.rate_limit_burst(config.rate_limit_burst)
+        if config.server_error_burst:
+            self.faults.server_error_burst(config.server_error_burst)
+        if config.malformed_pages:
+            self.faults.malformed_pages(config.malformed_pages)
+
+    # -- users ------------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        login: str,
+        *,
+        scopes: Iterable[str] | None = None,
+        data_since: date | None = None,
+        tz_offset_min: int | None = None,
+        email: str | None = None,
+    ) -> UserProfile:
+        """Create a simulated Oura account (ValueError if the login exists)."""
+        if not login or "/" in login:
+            raise ValueError("login must be a non-empty string without '/'")
+        since = data_since or self.clock.today() - timedelta(days=self.config.history_days)
+        overrides: dict[str, Any] = {}
+        if tz_offset_min is not None:
+            overrides["tz_offset_min"] = tz_offset_min
+        if email is not None:
+            overrides["email"] = email
+        profile = make_profile(self.config.seed, login, since, **overrides)
+        consent = frozenset(scopes) if scopes is not None else frozenset(self.config.default_scopes)
+        _check_scopes(consent)
+        with self._lock:
+            if login in self._users:
+                raise ValueError(f"user {login!r} already exists")
+            self._users[login] = SimUser(profile, consent)
+        return profile
+
+    def user(self, login: str) -> UserProfile:
+        return self._sim_user(login).profile
+
+    def users(self) -> list[UserProfile]:
+        with self._lock:
+            return [u.profile for u in self._users.values()]
+
+    def has_user(self, login: str) -> bool:
+        with self._lock:
+            return login in self._users
+
+    def _sim_user(self, login: str) -> SimUser:
+        with self._lock:
+            try:
+                return self._users[login]
+            except KeyError:
+                raise KeyError(f"unknown simulated user {login!r}") from None
+
+    def set_scopes(self, login: str, scopes: Iterable[str]) -> None:
+        """What the user approves from now on; also narrows tokens already issued."""
+        consent = frozenset(scopes)
+        _check_scopes(consent)
+        with self._lock:
+            self._sim_user(login).consent_scopes = consent
+
+    def consent_scopes(self, login: str) -> frozenset[str]:
+        return self._sim_user(login).consent_scopes
+
+    def effective_scopes(self, grant: Grant) -> frozenset[str]:
+        return grant.scopes & self.consent_scopes(grant.login)
+
+    def revoke_user(self, login: str) -> int:
+        """Revoke every token of the user: data → 401, refresh → invalid_grant. Returns the
+        number of grants revoked; a new authorization afterwards works again."""
+        self._sim_user(login)
+        return self.tokens.revoke_user(login)
+
+    def expire_tokens(self, login: str) -> int:
+        """Make the user's current access tokens expired (refresh tokens stay valid)."""
+        self._sim_user(login)
+        return self.tokens.expire_user(login)
+
+    def bump_revision(self, login: str | None = None, by: int = 1) -> None:
+        """Re-process the last two days: same ids, different content on the next fetch."""
+        with self._lock:
+            targets = [self._sim_user(login)] if login else list(self._users.values())
+            for user in targets:
+                user.revision += by
+
+    def revision(self, login: str) -> int:
+        manual = self._sim_user(login).revision
+        every = self.config.revision_every_s
+        if not every:
+            return manual
+        return manual + int(max(0.0, self.clock.timestamp() - self._started) // every)
+
+    # -- OAuth ------------------------------------------------------------------------------
+
+    def authorize(
+        self, login: str, client_id: str, redirect_uri: str | None, requested: Iterable[str]
+    ) -> tuple[str, frozenset[str]]:
+        """The consent screen: returns a code and the scopes actually granted."""
+        granted = frozenset(requested) & self.consent_scopes(login)
+        code = self.tokens.new_code(login, client_id, redirect_uri, granted, self.clock.timestamp())
+        return code, granted
+
+    def issue_tokens(self, login: str, scopes: Iterable[str] | None = None) -> dict[str, Any]:
+        """A token response as if `login` had just completed the code flow (test shortcut)."""
+        wanted = frozenset(scopes) if scopes is not None else frozenset(ALL_SCOPES)
+        granted = wanted & self.consent_scopes(login)
+        access, refresh, grant = self.tokens.issue_direct(
+            login, self.config.client_id, granted, self.clock.timestamp()
+        )
+        return self.token_response(access, refresh, grant)
+
+    def token_response(self, access: str, refresh: str, grant: Grant) -> dict[str, Any]:
+        return {
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": self.config.access_token_ttl_s,
+            "refresh_token": refresh,
+            "scope": " ".join(s for s in ALL_SCOPES if s in self.effective_scopes(grant)),
+        }
+
+    def check_client(self, client_id: str | None, client_secret: str | None) -> None:
+        if client_id != self.config.client_id or client_secret != self.config.client_secret:
+            raise OAuthFailure(401, "invalid_client", "Client authentication failed.")
+
+    def authenticate(self, token: str | None) -> tuple[Grant | None, str]:
+        if not token:
+            return None, "missing"
+        return self.tokens.authenticate(token, self.clock.timestamp())
+
+    # -- data -------------------------------------------------------------------------------
+
+    def documents(
+        self, login: str, type_name: str, start: date | None = None, end: date | None = None
+    ) -> list[Document]:
+        """Exactly what the API serves for `type_name` (platform name) with the documented
+        default filter: documents whose day lies in [start, end]. For heartrate the bounds are
+        UTC days; personal_info gives one object, ring_configuration all rings."""
+        user = self.user(login)
+        data_type = get(type_name)
+        now = self.clock.now()
+        today = self.store.local_today(user, now)
+        start = start or today - timedelta(days=1)
+        end = end or today
+        if data_type.query is QueryKind.DATETIME:
+            return self.heartrate(login, _midnight(start), _midnight(end + timedelta(days=1)))
+        if data_type.query is QueryKind.NONE:
+            return builders.ring_configurations(self.generator, user, now)
+        if data_type.query is QueryKind.SINGLE:
+            return [builders.personal_info(user, self.consent_scopes(login))]
+        return self.store.for_days(user, data_type.name, start, end, now, self.revision(login))
+
+    def heartrate(self, login: str, start: datetime, end: datetime) -> list[Document]:
+        return self.store.heartrate(self.user(login), start, end, self.clock.now())
+
+    def truth(self, login: str, start: date, end: date) -> list[dict[str, Any]]:
+        """Ground truth per day, for tests of trend detection: worn, illness level, episode."""
+        user = self.user(login)
+        episodes = self.generator.illness_episodes(user, start, end)
+        out = []
+        for day in days(start, end):
+            core = self.generator.core(user, day)
+            episode = next(((a, b) for a, b in episodes if a <= day <= b), None)
+            out.append(
+                {
+                    "day": day.isoformat(),
+                    "worn": core.worn,
+                    "illness": core.illness,
+                    "episode_start": episode[0].isoformat() if episode else None,
+                    "temperature_deviation": round(core.temp_dev, 2),
+                    "resting_heart_rate": round(core.rhr, 1),
+                    "hrv": round(core.hrv, 1),
+                }
+            )
+        return out
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def count_data_request(self, login: str | None, type_name: str, status: int) -> None:
+        with self._lock:
+            self._data_requests[type_name] += 1
+            self._responses[str(status)] += 1
+            if login is not None:
+                self._data_requests_by_user.setdefault(login, Counter())[type_name] += 1
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            data = {
+                "data_requests": dict(self._data_requests),
+                "data_requests_by_user": {
+                    u: dict(c) for u, c in self._data_requests_by_user.items()
+                },
+                "data_responses_by_status": dict(self._responses),
+            }
+        return {**self.tokens.stats.snapshot(), **data}
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._data_requests.clear()
+            self._data_requests_by_user.clear()
+            self._responses.clear()
+            self.tokens.stats.by_grant.clear()
+            self.tokens.stats.by_user.clear()
+            self.tokens.stats.issued.clear()
+            self.tokens.stats.failures.clear()
+
+    def user_json(self, login: str) -> dict[str, Any]:
+        sim_user = self._sim_user(login)
+        profile = asdict(sim_user.profile)
+        profile["data_since"] = sim_user.profile.data_since.isoformat()
+        profile["training_days"] = list(sim_user.profile.training_days)
+        profile["consent_scopes"] = sorted(sim_user.consent_scopes)
+        profile["revision"] = self.revision(login)
+        return profile
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), UTC)
+
+
+def _check_scopes(scopes: frozenset[str]) -> None:
+    unknown = scopes - set(ALL_SCOPES)
+    if unknown:
+        raise ValueError(f"unknown scopes {sorted(unknown)}; known: {list(ALL_SCOPES)}")

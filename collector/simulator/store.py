@@ -1,0 +1,122 @@
+"""Which documents the API serves for a user at a given moment: builders' output filtered by
+visibility, then revised for the last two days (Oura re-processes recent data after later
+syncs and edits; ids stay, content changes)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+
+from collector.simulator import builders
+from collector.simulator.data import Document, Generator, UserProfile, clamp, days
+
+REVISABLE_DAYS = 2
+# Older days can no longer change with the clock (rest mode lasts at most a week), so their
+# documents are built once and memoised; paging re-selects the whole range on every page.
+SETTLED_AFTER_DAYS = 8
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class DocumentStore:
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator
+        self._settled = lru_cache(maxsize=32_768)(self._settled_uncached)
+
+    def _settled_uncached(
+        self, user: UserProfile, type_name: str, day: date
+    ) -> tuple[Document, ...]:
+        timed = builders.DAY_BUILDERS[type_name](self.generator, user, day, _END_OF_TIME)
+        return tuple(t.document for t in timed)
+
+    def local_today(self, user: UserProfile, now: datetime) -> date:
+        return now.astimezone(user.tz).date()
+
+    def for_day(
+        self, user: UserProfile, type_name: str, day: date, now: datetime, revision: int
+    ) -> list[Document]:
+        today = self.local_today(user, now)
+        if day < user.data_since or day > today:
+            return []
+        if day < today - timedelta(days=SETTLED_AFTER_DAYS):
+            return list(self._settled(user, type_name, day))
+        timed = builders.DAY_BUILDERS[type_name](self.generator, user, day, now)
+        documents = [t.document for t in timed if t.available_at <= now]
+        if revision and day > today - timedelta(days=REVISABLE_DAYS):
+            documents = [self._revise(user, type_name, day, d, revision) for d in documents]
+        return documents
+
+    def for_days(
+        self,
+        user: UserProfile,
+        type_name: str,
+        start: date,
+        end: date,
+        now: datetime,
+        revision: int,
+    ) -> list[Document]:
+        """Every visible document attributed to a day in [start, end] (inclusive)."""
+        first = max(start, user.data_since)
+        last = min(end, self.local_today(user, now))
+        out: list[Document] = []
+        for day in days(first, last):
+            out.extend(self.for_day(user, type_name, day, now, revision))
+        return out
+
+    def heartrate(
+        self, user: UserProfile, start: datetime, end: datetime, now: datetime
+    ) -> list[Document]:
+        """Rows with start <= timestamp < end that have happened by `now` (UTC)."""
+        end = min(end, now + timedelta(microseconds=1))
+        first = max(start.date() - timedelta(days=1), user.data_since - timedelta(days=1))
+        out: list[Document] = []
+        for day in days(first, end.date()):
+            for moment, bpm, source in self.generator.heartrate_rows(user, day):
+                if start <= moment < end:
+                    out.append(builders.heartrate_row(moment, bpm, source))
+        return out
+
+    def find(
+        self, user: UserProfile, type_name: str, document_id: str, now: datetime, revision: int
+    ) -> Document | None:
+        if type_name == "ring_configuration":
+            candidates = builders.ring_configurations(self.generator, user, now)
+        else:
+            day = self.generator.day_of_id(user, document_id)
+            if day is None:
+                return None
+            candidates = self.for_day(user, type_name, day, now, revision)
+        return next((d for d in candidates if d["id"] == document_id), None)
+
+    def _revise(
+        self, user: UserProfile, type_name: str, day: date, document: Document, revision: int
+    ) -> Document:
+        rng = self.generator.rng(user, "revision", type_name, day.toordinal(), revision)
+        delta = rng.choice((-3, -2, -1, 1, 2, 3))
+        revised = copy.deepcopy(document)
+        if type_name in ("daily_sleep", "daily_readiness") and revised["score"] is not None:
+            revised["score"] = clamp(revised["score"] + delta)
+        if type_name == "daily_readiness" and revised["temperature_deviation"] is not None:
+            revised["temperature_deviation"] = round(
+                revised["temperature_deviation"] + 0.01 * delta, 2
+            )
+        if type_name == "sleep":
+            revised["sleep_analysis_reason"] = "bedtime_edit"
+            if revised["average_hrv"] is not None:
+                revised["average_hrv"] = max(1, revised["average_hrv"] + delta)
+            if revised["readiness"] is not None and revised["readiness"]["score"] is not None:
+                revised["readiness"]["score"] = clamp(revised["readiness"]["score"] + delta)
+        if type_name == "daily_activity":
+            revised["steps"] += 40 * revision + rng.randint(0, 30)
+            revised["active_calories"] += 2 * revision
+            revised["total_calories"] += 2 * revision
+        if type_name == "daily_stress" and revised["stress_high"] is not None:
+            revised["stress_high"] += 300 * revision
+        if type_name == "daily_spo2" and revised["breathing_disturbance_index"] is not None:
+            revised["breathing_disturbance_index"] = clamp(
+                revised["breathing_disturbance_index"] + abs(delta), 0
+            )
+        if type_name == "daily_resilience":
+            contributors = revised["contributors"]
+            contributors["stress"] = round(min(100.0, max(0.0, contributors["stress"] + delta)), 1)
+        return revised

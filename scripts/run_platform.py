@@ -1,0 +1,273 @@
+"""`make run`: the whole platform on this machine, with the Oura simulator standing in for Oura.
+
+Starts (after `make up` brought Kafka and PostgreSQL): migrations, the Oura simulator, the stream
+processor, the gateway and a scheduler that runs the collector periodically (as the Kubernetes
+CronJob does); creates a demo account, connects it to the simulator through the gateway's real
+OAuth flow, backfills 90 days and prints how to use it. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".local"
+LOGS = STATE / "logs"
+PY = sys.executable
+
+DEMO_EMAIL = "demo@myhealth.local"
+DEMO_PASSWORD = "demo-password-2026"
+SIM_PORT = int(os.environ.get("SIMULATOR_PORT", "8089"))
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
+PROCESSOR_METRICS_PORT = int(os.environ.get("PROCESSOR_METRICS_PORT", "9102"))
+COLLECT_INTERVAL_S = float(os.environ.get("COLLECT_INTERVAL_S", "900"))
+BACKFILL_DAYS = int(os.environ.get("BACKFILL_DAYS", "90"))
+
+
+def say(message: str) -> None:
+    print(f"[myhealth] {message}", flush=True)  # noqa: T201 - talking to the person at the terminal
+
+
+class Failure(RuntimeError):
+    """Something the person has to look at; the message says where."""
+
+
+def _secrets_env() -> dict[str, str]:
+    """Local secrets, generated once and kept in .local/secrets.env (never committed)."""
+    path = STATE / "secrets.env"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        path.write_text(
+            f"JWT_SECRET={secrets.token_urlsafe(48)}\n"
+            f"TOKEN_ENCRYPTION_KEYS={Fernet.generate_key().decode()}\n"
+        )
+        path.chmod(0o600)
+    lines = path.read_text().splitlines()
+    return {key: value for key, _, value in (line.partition("=") for line in lines if "=" in line)}
+
+
+def platform_env() -> dict[str, str]:
+    sim = f"http://127.0.0.1:{SIM_PORT}"
+    env = dict(os.environ)
+    env.update(_secrets_env())
+    env.update(
+        {
+            "ENVIRONMENT": "development",
+            "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+            "OURA_CLIENT_ID": "simulator-client",
+            "OURA_CLIENT_SECRET": "simulator-secret",
+            "OURA_API_BASE_URL": sim,
+            "OURA_AUTHORIZE_URL": f"{sim}/oauth/authorize",
+            "OURA_TOKEN_URL": f"{sim}/oauth/token",
+            "OURA_REVOKE_URL": f"{sim}/oauth/revoke",
+            "OURA_REDIRECT_URI": f"http://127.0.0.1:{GATEWAY_PORT}/api/callback",
+            "GATEWAY_PORT": str(GATEWAY_PORT),
+            "GATEWAY_HOST": "127.0.0.1",
+            "PROCESSOR_METRICS_PORT": str(PROCESSOR_METRICS_PORT),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class Services:
+    """The processes `make run` started, stopped together."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        LOGS.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        log = (LOGS / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [PY, *args],
+            cwd=ROOT,
+            env=env or self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+        )
+
+    def check(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise Failure(f"{name} exited with code {proc.returncode}; see {LOGS / name}.log")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def wait_for(what: str, probe: Callable[[], bool], services: Services, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        services.check()
+        try:
+            if probe():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise Failure(f"{what} was not ready after {timeout:.0f}s; see {LOGS}/")
+
+
+def _ok(url: str) -> bool:
+    return httpx.get(url, timeout=2).status_code == 200
+
+
+def connect_demo_account(gateway: str) -> tuple[str, str]:
+    """Register (or log in) the demo account and connect it to the simulator through the
+    gateway's OAuth flow. Returns (user id, JWT)."""
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        client.post("/api/register", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        login = client.post("/api/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        if login.status_code != 200:
+            raise Failure(f"demo login failed: {login.status_code} {login.text}")
+        token = login.json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        user_id = client.get("/api/me", headers=auth).json()["id"]
+        status = client.get("/api/connection", headers=auth)
+        if status.status_code == 200 and status.json().get("status") == "active":
+            return user_id, token
+        authorize = client.get(
+            "/api/oauth/authorize", headers={**auth, "Accept": "application/json"}
+        )
+        url = authorize.json()["authorization_url"]
+        # The simulator's consent page approves at once and redirects to the gateway callback.
+        callback = httpx.get(url, follow_redirects=True, timeout=30)
+        if callback.status_code >= 400:
+            raise Failure(f"OAuth callback failed: {callback.status_code} {callback.text}")
+        status = client.get("/api/connection", headers=auth)
+        if status.json().get("status") != "active":
+            raise Failure(f"the demo account is not connected: {status.text}")
+        return user_id, token
+
+
+def wait_for_data(gateway: str, token: str, services: Services) -> int:
+    auth = {"Authorization": f"Bearer {token}"}
+    start = (datetime.now(UTC).date() - timedelta(days=30)).isoformat()
+
+    def has_sleep() -> bool:
+        r = httpx.get(f"{gateway}/api/sleep", params={"start_date": start}, headers=auth, timeout=5)
+        return r.status_code == 200 and bool(r.json().get("data"))
+
+    wait_for("the processed data", has_sleep, services, timeout=180)
+    r = httpx.get(f"{gateway}/api/dashboard", headers=auth, timeout=5)
+    return r.status_code
+
+
+def banner(gateway: str, elapsed: float) -> None:
+    token_cmd = (
+        f"TOKEN=$(curl -s -X POST {gateway}/api/login -H 'Content-Type: application/json' "
+        f'-d \'{{"email":"{DEMO_EMAIL}","password":"{DEMO_PASSWORD}"}}\' '
+        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+    )
+    lines = [
+        "",
+        f"myHealth is ready ({elapsed:.0f}s). Gateway: {gateway}  (API docs: {gateway}/docs)",
+        f"Demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}  (connected to the Oura simulator)",
+        "",
+        "Try:",
+        f"  {token_cmd}",
+        f'  curl -s {gateway}/api/dashboard -H "Authorization: Bearer $TOKEN"',
+        f'  curl -s "{gateway}/api/sleep?start_date=$(date -d "-7 days" +%F)" '
+        '-H "Authorization: Bearer $TOKEN"',
+        f'  curl -s "{gateway}/api/trends?metric=readiness_score" '
+        '-H "Authorization: Bearer $TOKEN"',
+        "",
+        f"Logs: {LOGS}/   Metrics: {gateway}/metrics, http://127.0.0.1:{PROCESSOR_METRICS_PORT}/",
+        f"The collector runs every {COLLECT_INTERVAL_S:.0f}s. Ctrl-C stops everything.",
+    ]
+    print("\n".join(lines), flush=True)  # noqa: T201
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    env = platform_env()
+    services = Services(env)
+    gateway = f"http://127.0.0.1:{GATEWAY_PORT}"
+
+    def on_term(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        say("migrating the database and creating topics")
+        subprocess.run([PY, "-m", "migrations", "upgrade"], cwd=ROOT, env=env, check=True)
+        say(f"starting the Oura simulator on :{SIM_PORT}")
+        services.start("simulator", "-m", "collector.simulator", "--port", str(SIM_PORT))
+        wait_for("the simulator", lambda: _ok(f"http://127.0.0.1:{SIM_PORT}/_sim/stats"), services)
+        say("starting the stream processor and the gateway")
+        services.start("processor", "-m", "stream_processor", "worker")
+        services.start("gateway", "-m", "gateway")
+        wait_for("the gateway", lambda: _ok(f"{gateway}/ready"), services)
+        say("connecting the demo account through the OAuth flow")
+        user_id, token = connect_demo_account(gateway)
+        since = (datetime.now(UTC).date() - timedelta(days=BACKFILL_DAYS)).isoformat()
+        say(f"backfilling {BACKFILL_DAYS} days for the demo account")
+        backfill_env = {**env, "COLLECTOR_METRICS_PORT": "0"}
+        subprocess.run(
+            [PY, "-m", "collector", "backfill", "--user", user_id, "--since", since],
+            cwd=ROOT,
+            env=backfill_env,
+            check=True,
+        )
+        wait_for_data(gateway, token, services)
+        banner(gateway, time.monotonic() - started)
+        if args.exit_when_ready:
+            return 0
+        next_run = time.monotonic() + COLLECT_INTERVAL_S
+        while True:
+            services.check()
+            if time.monotonic() >= next_run:
+                say("scheduled collector run")
+                services.start("collector-run", "-m", "collector", "run", env=backfill_env)
+                next_run = time.monotonic() + COLLECT_INTERVAL_S
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("stopping")
+        return 0
+    except Failure as exc:
+        say(f"error: {exc}")
+        return 1
+    except subprocess.CalledProcessError as exc:
+        say(f"error: {' '.join(map(str, exc.cmd[1:]))} exited with {exc.returncode}")
+        return 1
+    finally:
+        services.stop()
+        say("all services stopped (Kafka and PostgreSQL keep running: `make down` stops them)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--exit-when-ready", action="store_true", help="stop everything once ready (smoke test)"
+    )
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
