@@ -8,7 +8,7 @@ STACK := $(BIN)/python scripts/localstack.py
 # Services read their connection settings from the environment; the local stack writes them here.
 WITH_ENV := set -a; [ -f .local/stack.env ] && . .local/stack.env; [ -f .env ] && . ./.env; set +a;
 
-.PHONY: help venv up down clean status env migrate lint fmt typecheck test test-stack bench run \
+.PHONY: help venv up down clean status env migrate lint fmt typecheck test pytest test-stack bench run \
         validate-deploy
 
 help:
@@ -55,8 +55,13 @@ fmt: venv
 typecheck: venv
 	$(BIN)/mypy collector stream_processor gateway schemas migrations scripts
 
-test: up
-	$(WITH_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+# Everything: the deployment artifacts (tests/deploy runs there, with its tools), then pytest.
+test: up validate-deploy
+	$(WITH_ENV) $(BIN)/pytest --ignore=tests/deploy $(PYTEST_ARGS)
+
+# Just pytest, for quick iterations (`make pytest PYTEST_ARGS=tests/schemas`).
+pytest: up
+	$(WITH_ENV) $(BIN)/pytest --ignore=tests/deploy $(PYTEST_ARGS)
 
 # Stack lifecycle: `up` twice is harmless, `down` leaves no process, data survives down/up.
 test-stack: up
@@ -68,5 +73,5 @@ bench: up
 run: up
 	$(WITH_ENV) $(BIN)/python scripts/run_platform.py
 
-validate-deploy:
+validate-deploy: venv
 	bash scripts/validate-deploy.sh

@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+# One image for every myHealth process. The command picks the service (ENTRYPOINT is `python -m`):
+#   collector run | collector backfill --all --since YYYY-MM-DD | collector.simulator --host 0.0.0.0
+#   stream_processor worker | stream_processor replay --from-beginning
+#   gateway (default) | migrations upgrade
+# Base: python:3.11.14-slim-bookworm in both stages (keep the two FROM lines in step).
+
+# ---- build: resolve and install the distribution into a self-contained virtualenv -------------
+FROM python:3.11.14-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+# The dependencies all ship wheels for CPython 3.11 on x86_64 and arm64: no compiler is needed,
+# and none is installed in any stage. dumb-init (PyPI wheel) is PID 1, forwarding signals so that
+# Faust, uvicorn and the collector shut down cleanly on SIGTERM.
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY migrations ./migrations
+COPY collector ./collector
+COPY stream_processor ./stream_processor
+COPY gateway ./gateway
+RUN /opt/venv/bin/pip install --no-cache-dir ".[msk-iam]" "dumb-init==1.2.5.post1" \
+    && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+
+# ---- runtime: the venv only, as an unprivileged user ------------------------------------------
+FROM python:3.11.14-slim-bookworm AS runtime
+LABEL org.opencontainers.image.title="myhealth" \
+      org.opencontainers.image.description="myHealth: Oura Ring data collector, stream processor and API gateway" \
+      org.opencontainers.image.source="https://github.com/myhealth/myhealth" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --system --gid 10001 myhealth \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/myhealth --create-home \
+       --shell /usr/sbin/nologin myhealth
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/var/lib/myhealth \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    GATEWAY_PORT=8080 \
+    COLLECTOR_METRICS_PORT=9101 \
+    PROCESSOR_METRICS_PORT=9102
+# Faust keeps its local table data under the working directory: in Kubernetes an emptyDir is
+# mounted here, because the root filesystem is read-only.
+WORKDIR /var/lib/myhealth
+USER 10001:10001
+EXPOSE 8080 8089 9101 9102
+# The image runs five different commands, so there is no single HEALTHCHECK: Kubernetes probes
+# (/health, /ready) and the compose healthchecks are defined per service.
+HEALTHCHECK NONE
+ENTRYPOINT ["dumb-init", "--", "python", "-m"]
+CMD ["gateway"]

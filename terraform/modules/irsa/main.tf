@@ -1,0 +1,115 @@
+# One IAM role per Kubernetes ServiceAccount (IRSA), each with only what its workload does:
+#   collector   produce to oura.raw.* (idempotent producer)
+#   processor   consume oura.raw.* in group myhealth-processor, produce oura.trends.daily and
+#               oura.dlq, and own the Faust app's internal topics (myhealth-processor-*)
+#   gateway     produce to oura.raw.* (collection triggered right after an Oura connect)
+#   migrations  create and configure the oura.* topics
+#   external-secrets  read this environment's secrets
+# MSK IAM is used when KAFKA_SASL_MECHANISM=OAUTHBEARER; with SCRAM the Kafka permissions are
+# simply unused.
+
+locals {
+  p      = var.topic_prefix
+  topic  = var.msk_topic_arn_prefix
+  group  = var.msk_group_arn_prefix
+  faust  = "${local.p}myhealth-processor"
+  roles  = toset(["gateway", "processor", "collector", "migrations", "external-secrets"])
+  sa_for = { for r in local.roles : r => "${var.release_name}-${r}" }
+
+  connect = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+
+  kafka_statements = {
+    collector = [
+      { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.raw.*"] },
+    ]
+    gateway = [
+      { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.raw.*"] },
+    ]
+    processor = [
+      { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources = ["${local.topic}${local.p}oura.raw.*"] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.trends.daily", "${local.topic}${local.p}oura.dlq"] },
+      {
+        actions   = ["kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:ReadData", "kafka-cluster:WriteData", "kafka-cluster:DescribeTopicDynamicConfiguration"]
+        resources = ["${local.topic}${local.faust}*"]
+      },
+      { actions = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"], resources = ["${local.group}${local.faust}*"] },
+    ]
+    migrations = [
+      { actions = local.connect, resources = [var.msk_cluster_arn] },
+      {
+        actions = [
+          "kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:AlterTopic",
+          "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:AlterTopicDynamicConfiguration",
+        ]
+        resources = ["${local.topic}${local.p}oura.*"]
+      },
+    ]
+  }
+}
+
+data "aws_iam_policy_document" "assume" {
+  for_each = local.roles
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_provider_url}:sub"
+      values   = ["system:serviceaccount:${var.namespace}:${local.sa_for[each.key]}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_provider_url}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  for_each             = local.roles
+  name                 = "${var.name}-${each.key}"
+  assume_role_policy   = data.aws_iam_policy_document.assume[each.key].json
+  max_session_duration = 3600
+  tags                 = var.tags
+}
+
+data "aws_iam_policy_document" "kafka" {
+  for_each = local.kafka_statements
+  dynamic "statement" {
+    for_each = each.value
+    content {
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "kafka" {
+  for_each = local.kafka_statements
+  name     = "msk"
+  role     = aws_iam_role.this[each.key].id
+  policy   = data.aws_iam_policy_document.kafka[each.key].json
+}
+
+data "aws_iam_policy_document" "secrets" {
+  statement {
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = var.secret_arns
+  }
+  statement {
+    actions   = ["kms:Decrypt"]
+    resources = [var.secrets_kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "secrets" {
+  name   = "read-secrets"
+  role   = aws_iam_role.this["external-secrets"].id
+  policy = data.aws_iam_policy_document.secrets.json
+}
