@@ -9,7 +9,7 @@ STACK := $(BIN)/python scripts/localstack.py
 WITH_ENV := set -a; [ -f .local/stack.env ] && . .local/stack.env; [ -f .env ] && . ./.env; set +a;
 
 .PHONY: help venv up down clean status env migrate lint fmt typecheck test pytest test-stack bench run \
-        validate-deploy
+        validate-deploy deps dashboards
 
 help:
 	@echo "make run        the whole platform locally (Kafka, PostgreSQL, simulator, services)"
@@ -25,7 +25,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-up: venv
+deps:
+	@bash scripts/install-system-deps.sh
+
+up: deps venv
 	$(STACK) up
 
 down:
@@ -72,6 +75,10 @@ bench: up
 
 run: up
 	$(WITH_ENV) $(BIN)/python scripts/run_platform.py
+
+# Regenerate the Grafana dashboards (helm/myhealth/dashboards/) from scripts/dashboards/.
+dashboards: venv
+	$(BIN)/python -m scripts.dashboards
 
 validate-deploy: venv
 	bash scripts/validate-deploy.sh

@@ -1,0 +1,90 @@
+"""Sync status as Prometheus metrics, read from PostgreSQL by a long-running process.
+
+The collector is a daily CronJob: its own gauges vanish with its pod, so "no successful sync for
+a user and data type in 26 h" cannot be alerted on from them. `collection_cursors` and
+`oauth_tokens` hold the truth between runs; a long-running process (the gateway, on each scrape
+of /metrics) calls `refresh_sync_status(pool)` and exports it. Several replicas export the same
+values: alerts aggregate with max by (user_id, data_type)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import Gauge
+
+LAST_SUCCESS = Gauge(
+    "myhealth_sync_last_success_timestamp_seconds",
+    "Unix time of the last successful collection per user and data type (from the database)",
+    ["user_id", "data_type"],
+    multiprocess_mode="max",
+)
+CURSORS = Gauge(
+    "myhealth_sync_cursors",
+    "Collection cursors (user x data type) by status: ok | failed | not_granted",
+    ["status"],
+    multiprocess_mode="max",
+)
+CONNECTIONS = Gauge(
+    "myhealth_oura_connections",
+    "Oura connections by status: active | needs_reauth | revoked",
+    ["status"],
+    multiprocess_mode="max",
+)
+REFRESH_FAILING = Gauge(
+    "myhealth_oura_connections_refresh_failing",
+    "Oura connections whose last token refresh failed (refresh_failures > 0)",
+    multiprocess_mode="max",
+)
+REFRESHED = Gauge(
+    "myhealth_sync_status_refreshed_timestamp_seconds",
+    "Unix time the sync status metrics were last read from the database",
+    multiprocess_mode="max",
+)
+
+CURSOR_STATUSES = ("ok", "failed", "not_granted")
+CONNECTION_STATUSES = ("active", "needs_reauth", "revoked")
+MIN_INTERVAL_S = 15.0
+
+_LAST_SUCCESS_SQL = """
+SELECT user_id::text, data_type, extract(epoch from last_success_at)::float8 AS at
+FROM collection_cursors
+WHERE last_success_at IS NOT NULL
+"""
+_CURSORS_SQL = "SELECT status, count(*) AS n FROM collection_cursors GROUP BY status"
+_CONNECTIONS_SQL = """
+SELECT status, count(*) AS n, count(*) FILTER (WHERE refresh_failures > 0) AS failing
+FROM oauth_tokens GROUP BY status
+"""
+
+_state: dict[str, Any] = {"read_at": 0.0, "series": set()}
+
+
+async def refresh_sync_status(pool: Any, *, min_interval_s: float = MIN_INTERVAL_S) -> None:
+    """Re-read sync status from the database unless it was read in the last `min_interval_s`
+    seconds (scrapes by several Prometheus servers cost one query set)."""
+    now = time.monotonic()
+    if now - _state["read_at"] < min_interval_s:
+        return
+    _state["read_at"] = now
+    async with pool.acquire() as conn:
+        last = await conn.fetch(_LAST_SUCCESS_SQL)
+        cursors = await conn.fetch(_CURSORS_SQL)
+        connections = await conn.fetch(_CONNECTIONS_SQL)
+    _set_last_success({(r["user_id"], r["data_type"]): r["at"] for r in last})
+    counts = {r["status"]: r["n"] for r in cursors}
+    for status in CURSOR_STATUSES:
+        CURSORS.labels(status).set(counts.get(status, 0))
+    by_status = {r["status"]: r["n"] for r in connections}
+    for status in CONNECTION_STATUSES:
+        CONNECTIONS.labels(status).set(by_status.get(status, 0))
+    REFRESH_FAILING.set(sum(r["failing"] for r in connections if r["status"] == "active"))
+    REFRESHED.set(time.time())
+
+
+def _set_last_success(values: dict[tuple[str, str], float]) -> None:
+    for gone in _state["series"] - values.keys():  # users deleted or cursors removed
+        LAST_SUCCESS.remove(*gone)
+    for (user_id, data_type), at in values.items():
+        LAST_SUCCESS.labels(user_id, data_type).set(at)
+    _state["series"] = set(values)
