@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local platform and its tests need, only when missing:
 # OpenJDK 17 and Maven (the Kafka broker), PostgreSQL 15, Prometheus (promtool and a real
-# Prometheus for the dashboard tests). Idempotent: does nothing when all are there.
+# Prometheus for the dashboard tests), wrk (benchmarks). Idempotent: does nothing when all are there.
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
@@ -9,6 +9,7 @@ command -v mvn >/dev/null || need+=(maven)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15 postgresql-client-15)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
+command -v wrk >/dev/null || need+=(wrk)  # the gateway benchmark's load generator
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]}" >&2

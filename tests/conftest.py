@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,6 +34,8 @@ def _load_localstack() -> Any:
     spec = importlib.util.spec_from_file_location("localstack", ROOT / "scripts" / "localstack.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    # Registered before running it: dataclasses look their module up while the class is built.
+    sys.modules["localstack"] = module
     spec.loader.exec_module(module)
     return module
 

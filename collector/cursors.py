@@ -1,0 +1,91 @@
+"""collection_cursors: how far each (user, data type) got and which days are covered.
+
+A cursor and its `covered` multirange move only after the broker acknowledged every record of
+the window; a failure records its reason and leaves both where they were."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+_SUCCESS = """
+INSERT INTO collection_cursors AS c (user_id, data_type, cursor_day, covered, status,
+                                     last_success_at, last_attempt_at, last_error, documents_total)
+VALUES ($1, $2, $4, datemultirange(daterange($3, $4, '[]')), 'ok', now(), now(), NULL, $5)
+ON CONFLICT (user_id, data_type) DO UPDATE SET
+    cursor_day = GREATEST(c.cursor_day, EXCLUDED.cursor_day),
+    covered = c.covered + EXCLUDED.covered,
+    status = 'ok',
+    last_success_at = now(),
+    last_attempt_at = now(),
+    last_error = NULL,
+    documents_total = c.documents_total + EXCLUDED.documents_total
+"""
+
+_FAILURE = """
+INSERT INTO collection_cursors AS c (user_id, data_type, status, last_attempt_at, last_error)
+VALUES ($1, $2, $3, now(), $4)
+ON CONFLICT (user_id, data_type) DO UPDATE SET
+    status = EXCLUDED.status, last_attempt_at = now(), last_error = EXCLUDED.last_error
+"""
+
+_GAPS = """
+SELECT t.data_type, lower(r) AS first_day, upper(r) - 1 AS last_day
+FROM unnest($4::text[]) AS t (data_type)
+LEFT JOIN collection_cursors c ON c.user_id = $3 AND c.data_type = t.data_type
+CROSS JOIN LATERAL unnest(
+    datemultirange(daterange($1::date, $2::date, '[]')) - COALESCE(c.covered, '{}')
+) AS r
+ORDER BY t.data_type, first_day
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    data_type: str
+    cursor_day: date | None
+    status: str
+
+
+async def load_cursors(pool: Any, user_id: UUID) -> dict[str, Cursor]:
+    rows = await pool.fetch(
+        "SELECT data_type, cursor_day, status FROM collection_cursors WHERE user_id = $1", user_id
+    )
+    return {r["data_type"]: Cursor(r["data_type"], r["cursor_day"], r["status"]) for r in rows}
+
+
+async def record_success(
+    pool: Any, user_id: UUID, data_type: str, first_day: date, last_day: date, documents: int
+) -> None:
+    await pool.execute(_SUCCESS, user_id, data_type, first_day, last_day, documents)
+
+
+async def record_failure(
+    pool: Any, user_id: UUID, data_type: str, error: str, *, not_granted: bool = False
+) -> None:
+    status = "not_granted" if not_granted else "failed"
+    await pool.execute(_FAILURE, user_id, data_type, status, error[:1000])
+
+
+async def uncovered(
+    pool: Any, user_id: UUID, data_types: list[str], first_day: date, last_day: date
+) -> dict[str, list[tuple[date, date]]]:
+    """Per data type, the inclusive day ranges of [first_day, last_day] not yet covered."""
+    rows = await pool.fetch(_GAPS, first_day, last_day, user_id, data_types)
+    gaps: dict[str, list[tuple[date, date]]] = {t: [] for t in data_types}
+    for row in rows:
+        gaps[row["data_type"]].append((row["first_day"], row["last_day"]))
+    return gaps
+
+
+def split_range(first_day: date, last_day: date, days: int) -> list[tuple[date, date]]:
+    """[first_day, last_day] in consecutive inclusive chunks of at most `days` days."""
+    chunks: list[tuple[date, date]] = []
+    start = first_day
+    while start <= last_day:
+        end = min(last_day, start + timedelta(days=days - 1))
+        chunks.append((start, end))
+        start = end + timedelta(days=1)
+    return chunks

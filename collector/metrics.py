@@ -1,0 +1,49 @@
+"""Prometheus metrics of the collector (and of token refreshes, wherever they happen).
+
+The CronJob is short-lived: `serve_metrics` exposes them on COLLECTOR_METRICS_PORT for the
+length of a run so Prometheus (or a pod-level scraper) can read them."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RUNS = Counter(
+    "collector_runs_total", "Collector runs by command and outcome", ["command", "outcome"]
+)
+DOCUMENTS_PUBLISHED = Counter(
+    "collector_documents_published_total",
+    "Documents published to raw topics and acknowledged by the broker",
+    ["data_type"],
+)
+OURA_REQUESTS = Counter(
+    "collector_oura_requests_total",
+    "HTTP requests to Oura's data API by data type and status (status 'error' = no response)",
+    ["data_type", "status"],
+)
+OURA_REQUEST_SECONDS = Histogram(
+    "collector_oura_request_seconds", "Latency of Oura data API requests", ["data_type"]
+)
+WINDOW_FAILURES = Counter(
+    "collector_window_failures_total", "Windows that failed and left their cursor", ["data_type"]
+)
+TOKEN_REFRESHES = Counter(
+    "oura_token_refreshes_total", "Oura token refreshes by outcome", ["outcome"]
+)
+TOKEN_REFRESH_FAILURES = Counter(
+    "oura_token_refresh_failures_total", "Oura token refreshes that failed, by reason", ["reason"]
+)
+LAST_SUCCESS = Gauge(
+    "collector_last_success_timestamp_seconds",
+    "Unix time of the last successful collection per user and data type",
+    ["user_id", "data_type"],
+)
+RATE_LIMIT_WAIT_SECONDS = Counter(
+    "collector_rate_limit_wait_seconds_total",
+    "Seconds spent waiting for the client-side limiter or Oura's Retry-After",
+)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose /metrics on `port` in a background thread (0 disables it)."""
+    if port:
+        start_http_server(port)

@@ -1,0 +1,27 @@
+"""Oura data API client: pagination, date quirks, heart-rate windows, retries and the
+process-wide request budget."""
+
+from collector.oura._client import (
+    MalformedPage,
+    OuraClient,
+    TokenSource,
+    data_path,
+    group_heartrate_by_day,
+    retry_after_seconds,
+)
+from collector.oura._errors import NotGranted, OuraFetchError, Unauthorized, WindowFailed
+from collector.oura._limiter import RateLimiter
+
+__all__ = [
+    "MalformedPage",
+    "NotGranted",
+    "OuraClient",
+    "OuraFetchError",
+    "RateLimiter",
+    "TokenSource",
+    "Unauthorized",
+    "WindowFailed",
+    "data_path",
+    "group_heartrate_by_day",
+    "retry_after_seconds",
+]

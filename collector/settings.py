@@ -1,0 +1,84 @@
+"""The collector's configuration: one typed object, read from the environment once per process.
+
+Names shared with the rest of the platform (OURA_*, TOKEN_ENCRYPTION_KEYS, LOG_LEVEL, ...) are kept
+exactly; knobs that only the collector has are `COLLECTOR_*`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.data_types import ALL_SCOPES
+
+
+class OuraOAuthSettings(BaseSettings):
+    """What talking to Oura's OAuth endpoints needs; the gateway may reuse or subclass it."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "staging", "production"] = "development"
+    oura_client_id: str = ""
+    oura_client_secret: SecretStr = SecretStr("")
+    oura_redirect_uri: str = "http://127.0.0.1:8080/oauth/callback"
+    oura_api_base_url: str = "https://api.ouraring.com"
+    oura_authorize_url: str = "https://cloud.ouraring.com/oauth/authorize"
+    # Oura's legacy endpoint; the developer portal's moi.ouraring.com/oauth/v2/ext/oauth-token
+    # works the same way and is selected by setting this variable.
+    oura_token_url: str = "https://api.ouraring.com/oauth/token"
+    oura_revoke_url: str = "https://api.ouraring.com/oauth/revoke"
+    oura_scopes: list[str] = Field(default_factory=lambda: list(ALL_SCOPES))
+    oauth_timeout_s: float = Field(default=20.0, gt=0, validation_alias="OURA_OAUTH_TIMEOUT_S")
+
+
+class CollectorSettings(OuraOAuthSettings):
+    """Everything `python -m collector` reads from the environment."""
+
+    log_level: str = "INFO"
+    token_encryption_keys: SecretStr = SecretStr("")
+    collector_metrics_port: int = Field(default=9101, ge=0, le=65535)
+
+    overlap_days: int = Field(default=3, ge=0, validation_alias="COLLECTOR_OVERLAP_DAYS")
+    initial_days: int = Field(default=30, ge=1, validation_alias="COLLECTOR_INITIAL_DAYS")
+    user_concurrency: int = Field(default=16, ge=1, validation_alias="COLLECTOR_USER_CONCURRENCY")
+    request_concurrency: int = Field(
+        default=32, ge=1, validation_alias="COLLECTOR_REQUEST_CONCURRENCY"
+    )
+    rate_limit_requests: int = Field(
+        default=5000, ge=1, validation_alias="COLLECTOR_RATE_LIMIT_REQUESTS"
+    )
+    rate_limit_window_s: float = Field(
+        default=300.0, gt=0, validation_alias="COLLECTOR_RATE_LIMIT_WINDOW_S"
+    )
+    request_timeout_s: float = Field(default=30.0, gt=0, validation_alias="COLLECTOR_TIMEOUT_S")
+    max_attempts: int = Field(default=5, ge=1, validation_alias="COLLECTOR_MAX_ATTEMPTS")
+    backoff_base_s: float = Field(default=0.5, ge=0, validation_alias="COLLECTOR_BACKOFF_BASE_S")
+    backoff_cap_s: float = Field(default=30.0, ge=0, validation_alias="COLLECTOR_BACKOFF_CAP_S")
+    max_rate_limit_wait_s: float = Field(
+        default=900.0, ge=0, validation_alias="COLLECTOR_MAX_RATE_LIMIT_WAIT_S"
+    )
+    # Heart rate is ~500 rows a day: a 2-day window is about one page, and windows run
+    # concurrently where next_token pages cannot.
+    heartrate_window_days: int = Field(
+        default=2, ge=1, validation_alias="COLLECTOR_HEARTRATE_WINDOW_DAYS"
+    )
+    backfill_chunk_days: int = Field(
+        default=30, ge=1, validation_alias="COLLECTOR_BACKFILL_CHUNK_DAYS"
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> CollectorSettings:
+        if self.environment != "development":
+            missing = [
+                name
+                for name, value in (
+                    ("OURA_CLIENT_ID", self.oura_client_id),
+                    ("OURA_CLIENT_SECRET", self.oura_client_secret.get_secret_value()),
+                    ("TOKEN_ENCRYPTION_KEYS", self.token_encryption_keys.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} must be set in {self.environment}")
+        return self

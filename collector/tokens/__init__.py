@@ -1,0 +1,46 @@
+"""Oura OAuth tokens: encryption at rest, the OAuth client, and their lifecycle in PostgreSQL.
+
+Shared by the collector and the gateway; this module's names are the public API."""
+
+from collector.tokens._cipher import TokenCipher, TokenCipherError
+from collector.tokens._oauth import (
+    InvalidGrant,
+    OAuthConfig,
+    OAuthError,
+    OuraOAuthClient,
+    TokenGrant,
+)
+from collector.tokens._store import (
+    ConnectionStatus,
+    DataTypeStatus,
+    NeedsReauth,
+    NotConnected,
+    connection_status,
+    forget_tokens,
+    get_access_token,
+    refresh_now,
+    refresh_rejected,
+    rotate_all_tokens,
+    store_grant,
+)
+
+__all__ = [
+    "ConnectionStatus",
+    "DataTypeStatus",
+    "InvalidGrant",
+    "NeedsReauth",
+    "NotConnected",
+    "OAuthConfig",
+    "OAuthError",
+    "OuraOAuthClient",
+    "TokenCipher",
+    "TokenCipherError",
+    "TokenGrant",
+    "connection_status",
+    "forget_tokens",
+    "get_access_token",
+    "refresh_now",
+    "refresh_rejected",
+    "rotate_all_tokens",
+    "store_grant",
+]

@@ -1,0 +1,351 @@
+"""Tokens in PostgreSQL: stored encrypted, refreshed ahead of expiry, one refresh at a time per
+user across every process (collectors, backfills, gateway replicas).
+
+Oura's refresh tokens are single-use. Two processes refreshing with the same refresh token would
+leave one of them holding a dead pair, so a refresh takes `SELECT ... FOR UPDATE` on the user's
+row, re-checks whether someone else already refreshed, and persists the rotated pair in the same
+transaction before the lock is released."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from collector.metrics import TOKEN_REFRESH_FAILURES, TOKEN_REFRESHES
+from collector.tokens._cipher import TokenCipher, TokenCipherError
+from collector.tokens._oauth import InvalidGrant, OAuthError, OuraOAuthClient, TokenGrant
+
+log = logging.getLogger("collector.tokens")
+
+
+class NotConnected(LookupError):
+    """The user has no Oura connection."""
+
+
+class NeedsReauth(Exception):
+    """The connection exists but its tokens are dead: the user must reconnect."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataTypeStatus:
+    status: str
+    cursor_day: date | None
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+    documents_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatus:
+    status: str
+    """active | needs_reauth | revoked"""
+    scopes: list[str]
+    oura_user_id: str | None
+    expires_at: datetime
+    connected_at: datetime
+    last_refreshed_at: datetime | None
+    last_error: str | None
+    data_types: dict[str, DataTypeStatus] = field(default_factory=dict)
+
+    @property
+    def last_success_at(self) -> dict[str, datetime | None]:
+        return {name: t.last_success_at for name, t in self.data_types.items()}
+
+
+_UPSERT_GRANT = """
+INSERT INTO oauth_tokens (user_id, oura_user_id, access_token_ciphertext,
+                          refresh_token_ciphertext, expires_at, scopes, status,
+                          refresh_failures, last_error, connected_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, 'active', 0, NULL, now(), now())
+ON CONFLICT (user_id) DO UPDATE SET
+    oura_user_id = COALESCE(EXCLUDED.oura_user_id, oauth_tokens.oura_user_id),
+    access_token_ciphertext = EXCLUDED.access_token_ciphertext,
+    refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
+    expires_at = EXCLUDED.expires_at,
+    scopes = EXCLUDED.scopes,
+    status = 'active',
+    refresh_failures = 0,
+    last_error = NULL,
+    connected_at = now(),
+    updated_at = now()
+"""
+
+_LOCK_ROW = """
+SELECT access_token_ciphertext, refresh_token_ciphertext, expires_at, scopes, status
+FROM oauth_tokens WHERE user_id = $1 FOR UPDATE
+"""
+
+_SAVE_REFRESHED = """
+UPDATE oauth_tokens SET access_token_ciphertext = $2, refresh_token_ciphertext = $3,
+    expires_at = $4, scopes = $5, refresh_failures = 0, last_refreshed_at = now(),
+    last_error = NULL, updated_at = now()
+WHERE user_id = $1
+"""
+
+_MARK_NEEDS_REAUTH = """
+UPDATE oauth_tokens SET status = 'needs_reauth', refresh_failures = refresh_failures + 1,
+    last_error = $2, updated_at = now()
+WHERE user_id = $1
+"""
+
+_NOTE_FAILURE = """
+UPDATE oauth_tokens SET refresh_failures = refresh_failures + 1, last_error = $2,
+    updated_at = now()
+WHERE user_id = $1
+"""
+
+# One waiter per user inside a process holds a pooled connection on the row lock; the others
+# wait here, so a burst of 401s from concurrent requests does not drain the pool.
+_local_locks: dict[UUID, asyncio.Lock] = {}
+
+
+def _local_lock(user_id: UUID) -> asyncio.Lock:
+    lock = _local_locks.get(user_id)
+    if lock is None:
+        lock = _local_locks[user_id] = asyncio.Lock()
+    return lock
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def store_grant(
+    conn_or_pool: Any,
+    user_id: UUID,
+    grant: TokenGrant,
+    cipher: TokenCipher,
+    oura_user_id: str | None = None,
+) -> None:
+    """Upsert the user's connection with a fresh grant; the connection becomes active."""
+    await conn_or_pool.execute(
+        _UPSERT_GRANT,
+        user_id,
+        oura_user_id,
+        cipher.encrypt(grant.access_token),
+        cipher.encrypt(grant.refresh_token),
+        grant.expires_at,
+        grant.scopes,
+        # Reconnecting may grant scopes that were missing: let those types be tried again.
+    )
+    await conn_or_pool.execute(
+        "UPDATE collection_cursors SET status = 'ok' WHERE user_id = $1 AND status = 'not_granted'",
+        user_id,
+    )
+
+
+def _check_usable(user_id: UUID, row: Any) -> None:
+    if row is None:
+        raise NotConnected(f"user {user_id} has no Oura connection")
+    if row["status"] != "active":
+        raise NeedsReauth(f"user {user_id}'s Oura connection is {row['status']}: reconnect")
+
+
+async def get_access_token(
+    pool: Any,
+    user_id: UUID,
+    oauth: OuraOAuthClient,
+    cipher: TokenCipher,
+    *,
+    min_validity: timedelta = timedelta(minutes=5),
+) -> str:
+    """A usable access token, refreshed first when it expires within `min_validity`.
+
+    Raises NotConnected, NeedsReauth (refresh token dead: row marked needs_reauth) or OAuthError
+    (Oura unreachable and the current token already expired)."""
+    row = await pool.fetchrow(
+        "SELECT access_token_ciphertext, expires_at, status FROM oauth_tokens WHERE user_id = $1",
+        user_id,
+    )
+    _check_usable(user_id, row)
+    if row["expires_at"] - _now() > min_validity:
+        return cipher.decrypt(row["access_token_ciphertext"])
+
+    def fresh(locked: Any) -> bool:
+        return bool(locked["expires_at"] - _now() > min_validity)
+
+    access, _ = await _refresh_locked(pool, user_id, oauth, cipher, skip_if=fresh)
+    return access
+
+
+async def refresh_rejected(
+    pool: Any,
+    user_id: UUID,
+    oauth: OuraOAuthClient,
+    cipher: TokenCipher,
+    rejected_access_token: str,
+) -> str:
+    """After Oura answered 401 to `rejected_access_token`: refresh, unless another task or process
+    has already replaced that token, and return the token to retry with."""
+
+    def replaced(locked: Any) -> bool:
+        current = cipher.decrypt(locked["access_token_ciphertext"])
+        return current != rejected_access_token and locked["expires_at"] > _now()
+
+    access, _ = await _refresh_locked(
+        pool, user_id, oauth, cipher, skip_if=replaced, keep_old_on_failure=False
+    )
+    return access
+
+
+async def refresh_now(
+    pool: Any, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
+) -> TokenGrant:
+    """Refresh unconditionally (under the same per-user lock) and return the new grant."""
+    _, grant = await _refresh_locked(
+        pool, user_id, oauth, cipher, skip_if=None, keep_old_on_failure=False
+    )
+    assert grant is not None
+    return grant
+
+
+async def _refresh_locked(
+    pool: Any,
+    user_id: UUID,
+    oauth: OuraOAuthClient,
+    cipher: TokenCipher,
+    *,
+    skip_if: Callable[[Any], bool] | None,
+    keep_old_on_failure: bool = True,
+) -> tuple[str, TokenGrant | None]:
+    async with _local_lock(user_id), pool.acquire() as conn:
+        failure: Exception | None = None
+        async with conn.transaction():
+            row = await conn.fetchrow(_LOCK_ROW, user_id)
+            _check_usable(user_id, row)
+            if skip_if is not None and skip_if(row):
+                TOKEN_REFRESHES.labels("already_fresh").inc()
+                return cipher.decrypt(row["access_token_ciphertext"]), None
+            if row["refresh_token_ciphertext"] is None:
+                failure = InvalidGrant("no refresh token stored")
+                await conn.execute(_MARK_NEEDS_REAUTH, user_id, str(failure))
+            else:
+                try:
+                    grant = await oauth.refresh(cipher.decrypt(row["refresh_token_ciphertext"]))
+                except OAuthError as exc:
+                    failure = exc
+                    query = _MARK_NEEDS_REAUTH if isinstance(exc, InvalidGrant) else _NOTE_FAILURE
+                    await conn.execute(query, user_id, str(exc)[:500])
+                else:
+                    scopes = grant.scopes or list(row["scopes"])
+                    grant = TokenGrant(
+                        grant.access_token, grant.refresh_token, grant.expires_at, scopes
+                    )
+                    await conn.execute(
+                        _SAVE_REFRESHED,
+                        user_id,
+                        cipher.encrypt(grant.access_token),
+                        cipher.encrypt(grant.refresh_token),
+                        grant.expires_at,
+                        scopes,
+                    )
+                    TOKEN_REFRESHES.labels("refreshed").inc()
+                    return grant.access_token, grant
+        # The failure is committed (needs_reauth / failure count); now report it.
+        return _after_failure(user_id, row, cipher, failure, keep_old_on_failure)
+
+
+def _after_failure(
+    user_id: UUID, row: Any, cipher: TokenCipher, failure: Exception, keep_old: bool
+) -> tuple[str, TokenGrant | None]:
+    if isinstance(failure, InvalidGrant):
+        TOKEN_REFRESHES.labels("invalid_grant").inc()
+        TOKEN_REFRESH_FAILURES.labels("invalid_grant").inc()
+        log.warning(
+            "oura refresh token rejected; connection needs reauth", extra={"user_id": str(user_id)}
+        )
+        raise NeedsReauth(f"user {user_id}'s Oura refresh token was rejected: reconnect") from None
+    TOKEN_REFRESHES.labels("failed").inc()
+    TOKEN_REFRESH_FAILURES.labels(
+        "retryable" if getattr(failure, "retryable", False) else "error"
+    ).inc()
+    if keep_old and row["expires_at"] > _now():
+        log.warning(
+            "oura token refresh failed; using the current token until it expires",
+            extra={"user_id": str(user_id), "error": str(failure)},
+        )
+        return cipher.decrypt(row["access_token_ciphertext"]), None
+    raise failure
+
+
+async def forget_tokens(
+    pool: Any, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
+) -> None:
+    """Disconnect: revoke at Oura (best effort) and delete the stored tokens."""
+    row = await pool.fetchrow(
+        "SELECT access_token_ciphertext FROM oauth_tokens WHERE user_id = $1", user_id
+    )
+    if row is None:
+        return
+    try:
+        await oauth.revoke(cipher.decrypt(row["access_token_ciphertext"]))
+    except (OAuthError, TokenCipherError) as exc:
+        log.warning("oura revoke failed; deleting tokens anyway", extra={"error": str(exc)})
+    await pool.execute("DELETE FROM oauth_tokens WHERE user_id = $1", user_id)
+
+
+async def rotate_all_tokens(pool: Any, cipher: TokenCipher) -> int:
+    """Re-encrypt every stored token under the current (first) key; returns rows rewritten."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT user_id, access_token_ciphertext, refresh_token_ciphertext "
+            "FROM oauth_tokens FOR UPDATE"
+        )
+        updates = [
+            (
+                row["user_id"],
+                cipher.rotate(row["access_token_ciphertext"]),
+                None
+                if row["refresh_token_ciphertext"] is None
+                else cipher.rotate(row["refresh_token_ciphertext"]),
+            )
+            for row in rows
+        ]
+        await conn.executemany(
+            "UPDATE oauth_tokens SET access_token_ciphertext = $2, "
+            "refresh_token_ciphertext = $3, updated_at = now() WHERE user_id = $1",
+            updates,
+        )
+    return len(updates)
+
+
+async def connection_status(pool: Any, user_id: UUID) -> ConnectionStatus | None:
+    """The user's connection and per-data-type collection health; None when not connected."""
+    row = await pool.fetchrow(
+        "SELECT status, scopes, oura_user_id, expires_at, connected_at, last_refreshed_at, "
+        "last_error FROM oauth_tokens WHERE user_id = $1",
+        user_id,
+    )
+    if row is None:
+        return None
+    cursors = await pool.fetch(
+        "SELECT data_type, status, cursor_day, last_success_at, last_attempt_at, last_error, "
+        "documents_total FROM collection_cursors WHERE user_id = $1 ORDER BY data_type",
+        user_id,
+    )
+    return ConnectionStatus(
+        status=row["status"],
+        scopes=list(row["scopes"]),
+        oura_user_id=row["oura_user_id"],
+        expires_at=row["expires_at"],
+        connected_at=row["connected_at"],
+        last_refreshed_at=row["last_refreshed_at"],
+        last_error=row["last_error"],
+        data_types={
+            c["data_type"]: DataTypeStatus(
+                status=c["status"],
+                cursor_day=c["cursor_day"],
+                last_success_at=c["last_success_at"],
+                last_attempt_at=c["last_attempt_at"],
+                last_error=c["last_error"],
+                documents_total=c["documents_total"],
+            )
+            for c in cursors
+        },
+    )

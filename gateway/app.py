@@ -1,0 +1,149 @@
+"""The application factory: `create_app(settings) -> FastAPI`, with an asyncpg pool opened in the
+lifespan."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from collector.tokens import OuraOAuthClient, TokenCipher
+from gateway.cache import InvalidationListener, UserCache
+from gateway.deps import Services
+from gateway.errors import install_error_handlers
+from gateway.metrics import MetricsMiddleware, track_pool
+from gateway.routes import accounts, dashboard, data, export, oauth, ops, trends
+from gateway.security.passwords import Passwords
+from gateway.security.throttle import LoginThrottle
+from gateway.settings import GatewaySettings
+from schemas.settings import DatabaseSettings, KafkaSettings
+
+log = logging.getLogger("gateway")
+
+DESCRIPTION = """Own your Oura Ring data.
+
+Register and log in for a bearer token (`POST /api/register`, `POST /api/login`), connect Oura
+(`GET /api/oauth/authorize`), then read every collected data type, trends, a dashboard summary or a
+full export. Every error has the shape `{"detail": "...", "code": "..."}`."""
+
+
+class BodySizeLimit:
+    """Answer 413 to a request body above `max_bytes`, whether or not it declares its length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._too_large(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "detail": f"request body larger than {self.max_bytes} bytes",
+                "code": "payload_too_large",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    database: DatabaseSettings | None = None,
+    kafka: KafkaSettings | None = None,
+) -> FastAPI:
+    """Build the gateway. Database and Kafka settings default to the environment (DB_*,
+    KAFKA_*)."""
+    db = database or DatabaseSettings()
+    kafka_settings = kafka or KafkaSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(
+            **db.asyncpg_kwargs(),
+            min_size=min(settings.db_pool_min, settings.db_pool_max),
+            max_size=settings.db_pool_max,
+        )
+        assert pool is not None
+        track_pool(pool)
+        cache = UserCache(settings.cache_ttl_s)
+        listener = InvalidationListener(cache, db.asyncpg_kwargs())
+        keys = settings.token_encryption_keys.get_secret_value().strip()
+        services = Services(
+            settings=settings,
+            pool=pool,
+            passwords=Passwords(settings.bcrypt_rounds),
+            cache=cache,
+            throttle=LoginThrottle(settings),
+            oauth=OuraOAuthClient(settings),
+            cipher=TokenCipher.from_keys(keys) if keys else None,
+        )
+        app.state.services = services
+        app.state.kafka = kafka_settings
+        await listener.start()
+        try:
+            yield
+        finally:
+            await listener.stop()
+            await services.oauth.aclose()
+            await pool.close()
+
+    app = FastAPI(
+        title="myHealth gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (ops, accounts, oauth, dashboard, data, trends, export):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app

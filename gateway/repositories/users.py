@@ -1,0 +1,78 @@
+"""The `users` table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+class EmailTaken(Exception):
+    """Another account already uses this email address."""
+
+
+class UsernameTaken(Exception):
+    """Another account already uses this username."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    email: str
+    username: str | None
+    password_hash: str
+    created_at: datetime
+
+
+_COLUMNS = "id, email, username, password_hash, created_at"
+
+
+def _user(row: Any) -> User | None:
+    return None if row is None else User(**dict(row))
+
+
+async def create_user(conn: Any, *, email: str, username: str | None, password_hash: str) -> User:
+    """Insert an account; raises EmailTaken / UsernameTaken (unique, case-insensitive)."""
+    import asyncpg
+
+    try:
+        row = await conn.fetchrow(
+            f"INSERT INTO users (email, username, password_hash) VALUES ($1, $2, $3) "
+            f"RETURNING {_COLUMNS}",
+            email,
+            username,
+            password_hash,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if "username" in (exc.constraint_name or ""):
+            raise UsernameTaken(username) from None
+        raise EmailTaken(email) from None
+    user = _user(row)
+    assert user is not None
+    return user
+
+
+async def get_user(conn: Any, user_id: UUID) -> User | None:
+    return _user(await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id))
+
+
+async def find_by_login(conn: Any, login: str) -> User | None:
+    """The account whose email or username is `login` (case-insensitive)."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM users WHERE lower(email) = lower($1) "
+        f"OR (username IS NOT NULL AND lower(username) = lower($1)) LIMIT 1",
+        login,
+    )
+    return _user(row)
+
+
+async def user_exists(conn: Any, user_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id))
+
+
+async def delete_user(conn: Any, user_id: UUID) -> bool:
+    """Delete the account; every table referencing it cascades (tokens, cursors, states, trends
+    and each data type's rows)."""
+    status = await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+    return bool(status == "DELETE 1")

@@ -1,0 +1,93 @@
+"""Accounts: register, log in, read and erase oneself."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, status
+
+from collector.tokens import forget_tokens
+from gateway.deps import CurrentUserId, ServicesDep
+from gateway.errors import ApiError
+from gateway.metrics import LOGIN_FAILURES
+from gateway.models import AccountDeleted, LoginRequest, TokenResponse, UserCreate, UserPublic
+from gateway.repositories import users
+from gateway.repositories.notifications import notify_user_changed
+from gateway.routes import error_responses
+from gateway.security.access_tokens import create_access_token
+from gateway.security.throttle import client_address
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+log = logging.getLogger("gateway.accounts")
+
+
+def _public(user: users.User) -> UserPublic:
+    return UserPublic(
+        id=user.id, email=user.email, username=user.username, created_at=user.created_at
+    )
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 409, 413, 422),
+)
+async def register(body: UserCreate, services: ServicesDep) -> UserPublic:
+    """Create an account. Passwords: at least 10 characters, not the username or email."""
+    password_hash = await services.passwords.hash(body.password)
+    try:
+        user = await users.create_user(
+            services.pool, email=body.email, username=body.username, password_hash=password_hash
+        )
+    except users.EmailTaken:
+        raise ApiError(409, "email_taken", "an account with this email already exists") from None
+    except users.UsernameTaken:
+        raise ApiError(409, "username_taken", "this username is taken") from None
+    log.info("account created", extra={"user_id": str(user.id)})
+    return _public(user)
+
+
+@router.post("/login", responses=error_responses(400, 401, 413, 422, 429))
+async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
+    """Exchange email (or username) and password for a bearer token valid 24 hours."""
+    address = client_address(request, services.settings.trusted_proxy_hops)
+    pool, throttle = services.pool, services.throttle
+    await throttle.check(pool, login=body.login, address=address)
+    user = await users.find_by_login(pool, body.login)
+    # One bcrypt verification whether or not the account exists (see Passwords.verify).
+    valid = await services.passwords.verify(
+        body.password, user.password_hash if user is not None else None
+    )
+    if user is None or not valid:
+        await throttle.failed(pool, login=body.login, address=address)
+        LOGIN_FAILURES.labels("unknown_account" if user is None else "wrong_password").inc()
+        raise ApiError(401, "invalid_credentials", "wrong email/username or password")
+    await throttle.succeeded(pool, login=body.login)
+    token = create_access_token(
+        user.id,
+        secret=services.settings.jwt_secret.get_secret_value(),
+        ttl_s=services.settings.jwt_ttl_s,
+    )
+    return TokenResponse(access_token=token, expires_in=services.settings.jwt_ttl_s)
+
+
+@router.get("/me", responses=error_responses(401))
+async def read_me(user_id: CurrentUserId, services: ServicesDep) -> UserPublic:
+    user = await users.get_user(services.pool, user_id)
+    if user is None:
+        raise ApiError(401, "invalid_token", "the access token's account no longer exists")
+    return _public(user)
+
+
+@router.delete("/me", responses=error_responses(401))
+async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> AccountDeleted:
+    """Erase the account: revoke the Oura grant, then delete the user, their tokens, cursors,
+    trends and every row of their data (one cascading delete)."""
+    if services.cipher is not None:
+        await forget_tokens(services.pool, user_id, services.oauth, services.cipher)
+    async with services.pool.acquire() as conn, conn.transaction():
+        deleted = await users.delete_user(conn, user_id)
+        await notify_user_changed(conn, user_id)
+    services.cache.invalidate(user_id)
+    log.info("account erased", extra={"user_id": str(user_id)})
+    return AccountDeleted(deleted=deleted)

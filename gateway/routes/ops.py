@@ -1,0 +1,89 @@
+"""Operations: liveness, readiness (database and Kafka) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from collector.sync_status import refresh_sync_status
+from gateway.metrics import render_metrics
+from gateway.models import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+log = logging.getLogger("gateway.ops")
+_HEALTH = b'{"status":"ok"}'
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Response:
+    """Liveness: the process answers."""
+    return Response(_HEALTH, media_type="application/json")
+
+
+async def _check_database(pool: Any) -> str:
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), 2.0)
+    except Exception as exc:  # any failure means not ready; the reason goes to the log
+        log.warning("readiness: database unreachable", extra={"error": repr(exc)})
+        return "unreachable"
+    return "ok"
+
+
+async def _check_kafka(kafka: Any) -> str:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs(), request_timeout_ms=3000)
+    try:
+        await asyncio.wait_for(admin.start(), 4.0)
+        await asyncio.wait_for(admin.describe_cluster(), 3.0)
+    except Exception as exc:  # any failure means not ready; the reason goes to the log
+        log.warning("readiness: kafka unreachable", extra={"error": repr(exc)})
+        return "unreachable"
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(admin.close(), 2.0)
+    return "ok"
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
+)
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: PostgreSQL answers a query and the Kafka cluster answers metadata. Cached for
+    GATEWAY_READY_CACHE_S so probes cannot hammer the dependencies."""
+    services = request.app.state.services
+    cached = getattr(request.app.state, "ready_cache", None)
+    if cached is not None and cached[0] > time.monotonic():
+        checks = cached[1]
+    else:
+        database, kafka = await asyncio.gather(
+            _check_database(services.pool), _check_kafka(request.app.state.kafka)
+        )
+        checks = {"database": database, "kafka": kafka}
+        request.app.state.ready_cache = (
+            time.monotonic() + services.settings.ready_cache_s,
+            checks,
+        )
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ok else "not_ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition, including the sync status read from the database (the collector
+    is a CronJob whose own gauges vanish with its pod)."""
+    try:
+        await refresh_sync_status(request.app.state.services.pool)
+    except Exception as exc:  # a database outage must not hide the other metrics
+        log.warning("metrics: sync status unavailable", extra={"error": repr(exc)})
+    body, content_type = render_metrics()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,41 @@
+"""`GET /api/trends`: the processor's daily trends (rolling means, baseline, deviation, flags)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gateway.deps import CurrentUserId, ServicesDep
+from gateway.models import TrendPage, TrendPoint
+from gateway.repositories import daily_trends
+from gateway.routes import error_responses
+from gateway.routes.params import WindowDep
+
+router = APIRouter(prefix="/api", tags=["trends"])
+MAX_POINTS = 10_000
+
+
+@router.get("/trends", responses=error_responses(401, 422))
+async def list_trends(
+    user_id: CurrentUserId,
+    services: ServicesDep,
+    window: WindowDep,
+    metric: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            pattern=r"^[a-z0-9_]{1,64}(,[a-z0-9_]{1,64})*$",
+            description="Metric name(s), comma-separated (e.g. sleep_score,hrv); default all",
+        ),
+    ] = None,
+) -> TrendPage:
+    rows = await daily_trends.list_trends(
+        services.pool,
+        user_id=user_id,
+        metrics=metric.split(",") if metric else None,
+        start=window.start,
+        end=window.end,
+        limit=MAX_POINTS,
+    )
+    return TrendPage(data=[TrendPoint(**row) for row in rows])

@@ -1,0 +1,1 @@
+"""Passwords, access tokens (JWT), OAuth `state` and login throttling."""

@@ -1,0 +1,59 @@
+"""Access tokens: JWT signed with HS256, 24 hours, subject = the user's id.
+
+Only HS256 is accepted when decoding, which rejects `alg: none` and algorithm-confusion tokens;
+`exp`, `iat` and `sub` are required."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import jwt
+
+ALGORITHM = "HS256"
+ISSUER = "myhealth-gateway"
+
+
+class InvalidAccessToken(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def create_access_token(user_id: UUID, *, secret: str, ttl_s: int) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=ttl_s),
+        "iss": ISSUER,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def read_access_token(token: str, *, secret: str) -> UUID:
+    """The user id in a valid token; raises InvalidAccessToken saying why not."""
+    return read_access_token_with_expiry(token, secret=secret)[0]
+
+
+def read_access_token_with_expiry(token: str, *, secret: str) -> tuple[UUID, float]:
+    """(user id, expiry as a UNIX time) of a valid token; raises InvalidAccessToken."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+            leeway=5,
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidAccessToken("token_expired", "the access token has expired") from None
+    except jwt.InvalidTokenError:
+        raise InvalidAccessToken("invalid_token", "the access token is not valid") from None
+    try:
+        return UUID(str(claims["sub"])), float(claims["exp"])
+    except (ValueError, TypeError):
+        raise InvalidAccessToken("invalid_token", "the access token is not valid") from None

@@ -1,0 +1,81 @@
+"""The gateway's configuration: one typed object, read from the environment once per process.
+
+Shared names (JWT_SECRET, TOKEN_ENCRYPTION_KEYS, OURA_*, DB_*, KAFKA_*, LOG_LEVEL) are kept
+exactly; knobs only the gateway has are `GATEWAY_*`."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from collector.settings import OuraOAuthSettings
+
+# Only ever accepted in development: anyone can read it here.
+DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"
+MIN_JWT_SECRET_LENGTH = 32
+
+
+class GatewaySettings(OuraOAuthSettings):
+    """Everything `python -m gateway` reads from the environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    log_level: str = "INFO"
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    token_encryption_keys: SecretStr = SecretStr("")
+    oura_redirect_uri: str = "http://127.0.0.1:8080/api/callback"
+
+    gateway_host: str = Field(default="0.0.0.0", validation_alias="GATEWAY_HOST")
+    gateway_port: int = Field(default=8080, ge=0, le=65535, validation_alias="GATEWAY_PORT")
+    gateway_workers: int = Field(default=1, ge=1, le=64, validation_alias="GATEWAY_WORKERS")
+
+    jwt_ttl_s: int = Field(default=86400, ge=60, validation_alias="JWT_TTL_S")
+    bcrypt_rounds: int = Field(default=12, ge=12, le=16, validation_alias="GATEWAY_BCRYPT_ROUNDS")
+    oauth_state_ttl_s: int = Field(default=600, ge=30, validation_alias="GATEWAY_OAUTH_STATE_TTL_S")
+    post_connect_redirect: str | None = Field(
+        default=None, validation_alias="GATEWAY_POST_CONNECT_REDIRECT"
+    )
+    backfill_on_connect: bool = Field(default=False, validation_alias="GATEWAY_BACKFILL_ON_CONNECT")
+    backfill_days: int = Field(default=90, ge=1, validation_alias="GATEWAY_BACKFILL_DAYS")
+
+    login_window_s: int = Field(default=900, ge=1, validation_alias="GATEWAY_LOGIN_WINDOW_S")
+    login_lockout_s: int = Field(default=900, ge=1, validation_alias="GATEWAY_LOGIN_LOCKOUT_S")
+    login_max_failures_account: int = Field(
+        default=5, ge=1, validation_alias="GATEWAY_LOGIN_MAX_FAILURES_ACCOUNT"
+    )
+    login_max_failures_address: int = Field(
+        default=50, ge=1, validation_alias="GATEWAY_LOGIN_MAX_FAILURES_ADDRESS"
+    )
+    trusted_proxy_hops: int = Field(
+        default=0, ge=0, le=8, validation_alias="GATEWAY_TRUSTED_PROXY_HOPS"
+    )
+    """How many reverse proxies (Istio sidecar, ingress) append to X-Forwarded-For; 0 = use the
+    TCP peer address."""
+
+    max_range_days: int = Field(default=366, ge=1, validation_alias="GATEWAY_MAX_RANGE_DAYS")
+    default_range_days: int = Field(default=30, ge=1, validation_alias="GATEWAY_DEFAULT_RANGE_DAYS")
+    max_body_bytes: int = Field(default=65536, ge=1024, validation_alias="GATEWAY_MAX_BODY_BYTES")
+    cache_ttl_s: float = Field(default=30.0, ge=0, validation_alias="GATEWAY_CACHE_TTL_S")
+    """Per-process cache of user existence and dashboards; invalidated across replicas through
+    PostgreSQL NOTIFY. 0 disables it."""
+    ready_cache_s: float = Field(default=2.0, ge=0, validation_alias="GATEWAY_READY_CACHE_S")
+    db_pool_min: int = Field(default=2, ge=0, validation_alias="GATEWAY_DB_POOL_MIN")
+    db_pool_max: int = Field(default=10, ge=1, validation_alias="GATEWAY_DB_POOL_MAX")
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> GatewaySettings:
+        if self.environment == "development":
+            return self
+        problems: list[str] = []
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEVELOPMENT_JWT_SECRET or not secret:
+            problems.append("JWT_SECRET is unset or the development default")
+        elif len(secret) < MIN_JWT_SECRET_LENGTH:
+            problems.append(
+                f"JWT_SECRET is {len(secret)} characters; at least {MIN_JWT_SECRET_LENGTH} needed"
+            )
+        if not self.token_encryption_keys.get_secret_value().strip():
+            problems.append("TOKEN_ENCRYPTION_KEYS is unset")
+        if problems:
+            raise ValueError(f"refusing to start in {self.environment}: {'; '.join(problems)}")
+        return self

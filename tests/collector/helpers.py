@@ -1,0 +1,103 @@
+"""Factories for collector tests: users with a connection, and reading raw topics back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from schemas.records import RawRecord, decode_raw
+from schemas.settings import KafkaSettings
+from schemas.topics import raw_topic
+
+TODAY = datetime.now(UTC).date()
+
+
+async def create_user(pool: Any, login: str | None = None) -> uuid.UUID:
+    login = login or f"user-{uuid.uuid4().hex[:8]}"
+    row = await pool.fetchrow(
+        "INSERT INTO users (email, username, password_hash) VALUES ($1, $2, 'x') RETURNING id",
+        f"{login}-{uuid.uuid4().hex[:6]}@example.com",
+        f"{login}-{uuid.uuid4().hex[:6]}",
+    )
+    user_id: uuid.UUID = row["id"]
+    return user_id
+
+
+async def read_raw(
+    settings: KafkaSettings, data_types: list[str], *, timeout_ms: int = 3000
+) -> list[RawRecord]:
+    """Every record currently on the given raw topics (reads until the end offsets)."""
+    topics = [raw_topic(t, settings.topic_prefix) for t in data_types]
+    consumer = AIOKafkaConsumer(
+        *topics,
+        **settings.client_kwargs(),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[RawRecord] = []
+    try:
+        await consumer.seek_to_beginning()
+        partitions = consumer.assignment()
+        while not partitions:
+            await consumer.getmany(timeout_ms=100)
+            partitions = consumer.assignment()
+        end = await consumer.end_offsets(list(partitions))
+        pending = {tp for tp, offset in end.items() if offset > 0}
+        while pending:
+            batch = await consumer.getmany(timeout_ms=timeout_ms)
+            if not batch:
+                raise AssertionError(f"raw topics stopped short of their end offsets: {pending}")
+            for tp, messages in batch.items():
+                records.extend(decode_raw(m.value) for m in messages)
+                if messages and messages[-1].offset + 1 >= end[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def grant_of(token_response: dict[str, Any]) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    from collector.tokens import TokenGrant
+
+    return TokenGrant(
+        access_token=token_response["access_token"],
+        refresh_token=token_response["refresh_token"],
+        expires_at=datetime.now(UTC) + timedelta(seconds=token_response["expires_in"]),
+        scopes=token_response["scope"].split(),
+    )
+
+
+async def connect(pool: Any, server: Any, login: str, cipher: Any) -> uuid.UUID:
+    """A platform user connected to simulated Oura account `login` (token shortcut)."""
+    from collector.tokens import store_grant
+
+    user_id = await create_user(pool, login)
+    grant = grant_of(server.simulator.issue_tokens(login))
+    oura_user_id = server.simulator.user(login).user_id
+    await store_grant(pool, user_id, grant, cipher, oura_user_id=oura_user_id)
+    return user_id
+
+
+def served(server: Any, login: str, data_type: str, start: Any, end: Any) -> list[dict[str, Any]]:
+    """What the simulator serves for [start, end], in the platform's document shape."""
+    from collector.oura import group_heartrate_by_day
+
+    documents = server.simulator.documents(login, data_type, start, end)
+    if data_type == "heartrate":
+        return group_heartrate_by_day(documents, start, end)
+    return list(documents)
+
+
+def by_key(data_type: str, documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    from schemas.records import document_key
+
+    return {document_key(data_type, d): d for d in documents}

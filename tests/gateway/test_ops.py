@@ -1,0 +1,97 @@
+"""Liveness, readiness against the real database and broker, Prometheus metrics, settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from gateway.app import create_app
+from gateway.settings import DEVELOPMENT_JWT_SECRET, GatewaySettings
+from schemas.settings import KafkaSettings
+from tests.gateway.conftest import make_settings
+from tests.gateway.factories import new_user
+
+
+async def test_health_and_ready(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    ready = await client.get("/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}
+
+
+async def test_not_ready_when_kafka_is_unreachable(db, db_settings) -> None:
+    app = create_app(
+        make_settings(), database=db_settings, kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9")
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            ready = await c.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "kafka": "unreachable"}
+
+
+async def test_metrics(client: httpx.AsyncClient) -> None:
+    _, headers = await new_user(client)
+    await client.get("/api/sleep", headers=headers)
+    await client.get("/api/sleep", params={"start_date": "bad"}, headers=headers)
+    await client.get("/api/no-such-route")
+    text = (await client.get("/metrics")).text
+    assert 'gateway_requests_total{method="GET",route="/api/sleep",status="200"}' in text
+    assert 'gateway_requests_total{method="GET",route="/api/sleep",status="422"}' in text
+    assert 'route="unmatched"' in text and "/api/no-such-route" not in text
+    assert "gateway_request_duration_seconds_bucket" in text
+    assert "gateway_db_pool_connections_in_use" in text
+
+
+def test_settings_refuse_weak_secrets_outside_development() -> None:
+    key = "k" * 44
+    cases = [
+        ({"jwt_secret": DEVELOPMENT_JWT_SECRET, "token_encryption_keys": key}, "JWT_SECRET"),
+        ({"jwt_secret": "short-secret", "token_encryption_keys": key}, "JWT_SECRET is 12"),
+        ({"jwt_secret": "s" * 40, "token_encryption_keys": ""}, "TOKEN_ENCRYPTION_KEYS"),
+    ]
+    for values, message in cases:
+        with pytest.raises(ValidationError, match=message):
+            GatewaySettings(environment="production", **values)
+    GatewaySettings(environment="production", jwt_secret="s" * 40, token_encryption_keys=key)
+    GatewaySettings(environment="development")
+
+
+def test_gateway_refuses_to_start_and_says_why() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "TOKEN_ENCRYPTION_KEYS")}
+    env["ENVIRONMENT"] = "production"
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "JWT_SECRET" in result.stderr and "TOKEN_ENCRYPTION_KEYS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_served_over_http_with_nodelay(live_server) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", live_server.port)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while not received.endswith(b'{"status":"ok"}'):
+            chunk = sock.recv(4096)
+            assert chunk, received
+            received += chunk
+        # The accepted connection on the server side has TCP_NODELAY set.
+        connections = list(live_server.server.server_state.connections)
+        assert connections
+        for protocol in connections:
+            server_sock = protocol.transport.get_extra_info("socket")
+            assert server_sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
