@@ -169,6 +169,9 @@ async def _main(args: argparse.Namespace, settings: CollectorSettings) -> int:
                 report = await run_backfill(collector, users, args.since, only=only)
         _print_report(args.command, report)
         RUNS.labels(args.command, "failed" if report.exit_code else "ok").inc()
+        if settings.collector_metrics_port and settings.metrics_linger_s:
+            # A CronJob's metrics vanish with its pod: stay up long enough to be scraped.
+            await asyncio.sleep(settings.metrics_linger_s)
         return report.exit_code
 
 

@@ -38,6 +38,10 @@ class CollectorSettings(OuraOAuthSettings):
     log_level: str = "INFO"
     token_encryption_keys: SecretStr = SecretStr("")
     collector_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    metrics_linger_s: float = Field(
+        default=0.0, ge=0, validation_alias="COLLECTOR_METRICS_LINGER_S"
+    )
+    """Keep serving /metrics this long after a run, so Prometheus scrapes a finished CronJob."""
 
     overlap_days: int = Field(default=3, ge=0, validation_alias="COLLECTOR_OVERLAP_DAYS")
     initial_days: int = Field(default=30, ge=1, validation_alias="COLLECTOR_INITIAL_DAYS")

@@ -1,0 +1,368 @@
+"""Stream processor throughput against its ceiling and the original design, on the same data.
+
+    python benchmarks/bench_processor.py [--records 200000] [--users 50]
+
+1. Produces N realistic raw records (every data type in the proportions one ring produces them,
+   from schemas.examples, many users and days) to raw topics under a private prefix.
+2. processor_records_per_s: `python -m stream_processor worker` from process start until the
+   group's committed offsets cover all N (everything persisted); its peak RSS (VmHWM).
+3. copy_rows_per_s: the same rows (read back from the topics, decoded untimed) written with
+   PostgreSQL COPY into empty copies of the tables: the persistence ceiling.
+4. per_record_baseline_per_s: the original design's path, one autocommitted upsert per record
+   (on the first --baseline-records records; it is slow).
+5. replay_records_per_s: `python -m stream_processor replay --from-beginning` into the emptied
+   tables.
+Figures are merged into benchmarks/results.json. Needs the local stack (make up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
+
+from schemas.data_types import DATA_TYPES  # noqa: E402
+from schemas.examples import example_document  # noqa: E402
+from schemas.records import RawRecord, canonical_json, decode_raw, encode_raw  # noqa: E402
+from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
+from schemas.topics import delete_topics, ensure_topics, raw_topic, registry  # noqa: E402
+from stream_processor.storage.documents import (  # noqa: E402
+    COLUMNS,
+    DocumentRow,
+    to_row,
+    upsert_documents,
+)
+from stream_processor.validation import validate  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results.json"
+BENCH_DB = "myhealth_bench_processor"
+START_DAY = date(2024, 1, 1)
+FETCHED = datetime(2026, 1, 1, tzinfo=UTC)
+# Documents per user-day, as one Oura ring produces them (occasional types as probabilities).
+PER_DAY: dict[str, float] = {
+    "daily_sleep": 1,
+    "sleep": 1.25,
+    "daily_activity": 1,
+    "daily_readiness": 1,
+    "heartrate": 1,
+    "daily_spo2": 1,
+    "daily_stress": 1,
+    "daily_resilience": 1,
+    "daily_cardiovascular_age": 1,
+    "sleep_time": 1,
+    "workout": 0.4,
+    "session": 0.3,
+    "enhanced_tag": 0.3,
+    "vo2_max": 0.15,
+    "rest_mode_period": 0.01,
+}
+ONCE_PER_USER = ("ring_configuration", "personal_info")
+
+
+def _day_records(args: tuple[list[str], int]) -> list[tuple[str, bytes, bytes]]:
+    users, n = args
+    rng = random.Random(n)
+    day = START_DAY + timedelta(days=n)
+    out = []
+    for index, user in enumerate(users):
+        kinds = [t for t, p in PER_DAY.items() for _ in range(int(p))]
+        kinds += [t for t, p in PER_DAY.items() if rng.random() < p % 1]
+        if n == 0:
+            kinds += list(ONCE_PER_USER)
+        for seed, data_type in enumerate(kinds):
+            document = example_document(data_type, day=day, seed=index * 10 + seed)
+            record = RawRecord(
+                user, data_type, document, FETCHED, f"/v2/usercollection/{data_type}"
+            )
+            out.append((data_type, user.encode(), encode_raw(record)))
+    return out
+
+
+def generate(users: list[str], records: int) -> Iterator[list[tuple[str, bytes, bytes]]]:
+    per_day = len(users) * (sum(PER_DAY.values()))
+    days = int(records / per_day) + 2
+    with multiprocessing.Pool(max(1, (os.cpu_count() or 1))) as pool:
+        yield from pool.imap(_day_records, [(users, n) for n in range(days)], chunksize=2)
+
+
+async def produce(kafka: KafkaSettings, users: list[str], records: int) -> int:
+    producer = AIOKafkaProducer(
+        **kafka.client_kwargs(), acks="all", linger_ms=20, max_batch_size=1024 * 1024
+    )
+    await producer.start()
+    sent = 0
+    try:
+        for chunk in generate(users, records):
+            futures = []
+            for data_type, key, value in chunk[: records - sent]:
+                topic = raw_topic(data_type, kafka.topic_prefix)
+                futures.append(await producer.send(topic, value, key=key))
+            await asyncio.gather(*futures)
+            sent += len(futures)
+            if sent >= records:
+                break
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def committed(kafka: KafkaSettings, group: str) -> int:
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(m.offset for m in offsets.values() if m.offset > 0)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _spawn_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with (ROOT / ".local" / "bench_processor_worker.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "stream_processor", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+async def run_worker(kafka: KafkaSettings, env: dict[str, str], total: int) -> tuple[float, float]:
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    env = {**env, "PROCESSOR_GROUP_ID": group}
+    started = time.perf_counter()
+    process = _spawn_worker(env)
+    try:
+        while await committed(kafka, group) < total:
+            if process.poll() is not None:
+                raise RuntimeError("worker exited; see .local/bench_processor_worker.log")
+            await asyncio.sleep(0.2)
+        seconds = time.perf_counter() - started
+        rss = peak_rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(60)
+    return total / seconds, rss
+
+
+async def read_rows(kafka: KafkaSettings, limit: int | None = None) -> Iterator[Any]:
+    """(data_type, DocumentRow) of every raw record, decoded outside any timing."""
+    consumer = AIOKafkaConsumer(
+        *(raw_topic(t.name, kafka.topic_prefix) for t in DATA_TYPES),
+        **kafka.client_kwargs(),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    rows: list[tuple[str, DocumentRow]] = []
+    try:
+        while limit is None or len(rows) < limit:
+            batch = await consumer.getmany(timeout_ms=2000, max_records=5000)
+            if not batch:
+                break
+            for messages in batch.values():
+                for message in messages:
+                    record = decode_raw(message.value)
+                    key = validate(record)
+                    text = canonical_json(record.document)
+                    row = to_row(
+                        record.data_type,
+                        record.user_id,
+                        key,
+                        record.document,
+                        text.decode(),
+                        hashlib.sha256(text).digest(),
+                        record.fetched_at,
+                    )
+                    rows.append((record.data_type, row))
+    finally:
+        await consumer.stop()
+    return iter(rows[:limit] if limit else rows)
+
+
+def _copy_tuple(data_type: str, row: DocumentRow) -> tuple[Any, ...]:
+    typed = []
+    for column, value in zip(COLUMNS[data_type], row.typed, strict=True):
+        if value is not None and column.sql_type == "timestamptz":
+            value = datetime.fromisoformat(value)
+        elif value is not None and column.sql_type == "date":
+            value = date.fromisoformat(value)
+        typed.append(value)
+    day = date.fromisoformat(row.day) if row.day else None
+    return (
+        uuid.UUID(row.user_id),
+        row.key,
+        day,
+        *typed,
+        row.document_json,
+        row.content_hash,
+        row.fetched_at,
+    )
+
+
+async def measure_copy(pool: asyncpg.Pool, kafka: KafkaSettings) -> tuple[float, int]:
+    by_type: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for data_type, row in await read_rows(kafka):
+        by_type[data_type].append(_copy_tuple(data_type, row))
+    for table in COLUMNS:
+        await pool.execute(f"DROP TABLE IF EXISTS copy_{table}")
+        await pool.execute(f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
+    total = sum(len(v) for v in by_type.values())
+    started = time.perf_counter()
+    async with pool.acquire() as conn:
+        for data_type, tuples in by_type.items():
+            names = ["user_id", "id", "day", *(c.name for c in COLUMNS[data_type])]
+            names += ["document", "content_hash", "fetched_at"]
+            for i in range(0, len(tuples), 5000):
+                await conn.copy_records_to_table(
+                    f"copy_{data_type}", records=tuples[i : i + 5000], columns=names
+                )
+    seconds = time.perf_counter() - started
+    for table in COLUMNS:
+        await pool.execute(f"DROP TABLE copy_{table}")
+    return total / seconds, total
+
+
+async def measure_per_record(pool: asyncpg.Pool, kafka: KafkaSettings, limit: int) -> float:
+    rows = list(await read_rows(kafka, limit))
+    await empty(pool)
+    started = time.perf_counter()
+    async with pool.acquire() as conn:
+        for data_type, row in rows:
+            await upsert_documents(conn, data_type, [row])  # autocommit: one statement each
+    return len(rows) / (time.perf_counter() - started)
+
+
+async def empty(pool: asyncpg.Pool) -> None:
+    await pool.execute(f"TRUNCATE daily_trends, {', '.join(COLUMNS)}")
+
+
+async def prepare_database(
+    base: DatabaseSettings, users: int
+) -> tuple[DatabaseSettings, list[str]]:
+    from alembic import command
+
+    from migrations import alembic_config
+
+    conn = await asyncpg.connect(**base.asyncpg_kwargs())
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    finally:
+        await conn.close()
+    settings = base.model_copy(update={"name": BENCH_DB})
+    url = settings.dsn().replace("postgresql://", "postgresql+psycopg://", 1)
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    conn = await asyncpg.connect(**settings.asyncpg_kwargs())
+    try:
+        ids = [
+            await conn.fetchval(
+                "INSERT INTO users (email, password_hash) VALUES ($1, 'x') RETURNING id::text",
+                f"bench{i}@example.test",
+            )
+            for i in range(users)
+        ]
+    finally:
+        await conn.close()
+    return settings, ids
+
+
+def merge_results(figures: dict[str, Any]) -> None:
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.update(figures)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    kafka = KafkaSettings().model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:6]}."})
+    db, users = await prepare_database(DatabaseSettings(), args.users)
+    specs = registry(kafka.topic_prefix)
+    await ensure_topics(kafka, specs)
+    pool = await asyncpg.create_pool(**db.asyncpg_kwargs(), min_size=1, max_size=2)
+    assert pool is not None
+    env = {
+        **os.environ,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "DB_NAME": BENCH_DB,
+        "PROCESSOR_METRICS_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    try:
+        print(f"producing {args.records} records for {args.users} users ...", flush=True)
+        started = time.perf_counter()
+        total = await produce(kafka, users, args.records)
+        print(f"produced {total} in {time.perf_counter() - started:.0f}s", flush=True)
+
+        processor_rate, rss = await run_worker(kafka, env, total)
+        print(f"processor: {processor_rate:.0f} records/s, peak RSS {rss:.0f} MB", flush=True)
+        copy_rate, copied = await measure_copy(pool, kafka)
+        print(f"COPY: {copy_rate:.0f} rows/s ({copied} rows)", flush=True)
+        baseline_n = min(args.baseline_records, total)
+        baseline = await measure_per_record(pool, kafka, baseline_n)
+        print(f"per-record upsert: {baseline:.0f} records/s ({baseline_n} records)", flush=True)
+
+        await empty(pool)
+        replay = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "stream_processor", "replay", "--from-beginning"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        summary = json.loads(replay.stdout.decode().strip().splitlines()[-1])
+        print(f"replay: {summary['records_per_s']:.0f} records/s", flush=True)
+    finally:
+        await pool.close()
+        await delete_topics(kafka, [s.name for s in specs])
+    return {
+        "processor_records_per_s": round(processor_rate, 1),
+        "copy_rows_per_s": round(copy_rate, 1),
+        "per_record_baseline_per_s": round(baseline, 1),
+        "replay_records_per_s": round(summary["records_per_s"], 1),
+        "processor_peak_rss_mb": round(rss, 1),
+        "processor_vs_copy": round(processor_rate / copy_rate, 3),
+        "processor_vs_per_record": round(processor_rate / baseline, 2),
+        "processor_bench_records": total,
+        "processor_bench_users": args.users,
+        "processor_bench_measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--baseline-records", type=int, default=20_000)
+    figures = asyncio.run(main(parser.parse_args()))
+    merge_results(figures)
+    print(json.dumps(figures, indent=2))

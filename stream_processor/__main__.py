@@ -1,0 +1,75 @@
+"""`python -m stream_processor worker|replay` (also installed as `myhealth-processor`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from pydantic import ValidationError
+
+from schemas.logs import configure_logging
+from schemas.settings import DatabaseSettings, KafkaSettings
+from stream_processor import replay as replay_module
+from stream_processor.settings import ProcessorSettings
+
+log = logging.getLogger("stream_processor")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m stream_processor",
+        description="Validate, dedupe and persist raw Oura records; publish daily trends.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="consume the raw topics continuously (faust agent)")
+    replay = commands.add_parser(
+        "replay",
+        help="reprocess raw topics up to their current end, then exit (also rebuilds the DB)",
+        description=(replay_module.__doc__ or "").split("\n\n")[0],
+    )
+    replay_module.add_arguments(replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = ProcessorSettings()
+        kafka = KafkaSettings()
+        db = DatabaseSettings()
+    except ValidationError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)  # noqa: T201 - CLI error
+        return 2
+    configure_logging("stream_processor", settings.log_level)
+    if args.command == "worker":
+        from stream_processor.worker import run_worker
+
+        asyncio.run(run_worker(settings, kafka, db))
+        return 0
+    try:
+        stats = asyncio.run(
+            replay_module.replay(
+                settings,
+                kafka,
+                db,
+                topics=args.topics,
+                since=args.since,
+                dead_letter=args.dead_letter,
+            )
+        )
+    except replay_module.ReplayError as exc:
+        print(f"replay: {exc}", file=sys.stderr)  # noqa: T201 - CLI error
+        return 2
+    summary = {**asdict(stats), "records_per_s": round(stats.records_per_s, 1)}
+    log.info("replay finished", extra=summary)
+    print(json.dumps(summary))  # noqa: T201 - the command's result, for people and scripts
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Prometheus metrics of the stream processor, served on PROCESSOR_METRICS_PORT."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+CONSUMED = Counter(
+    "processor_records_consumed_total", "Raw records taken from Kafka, by data type", ["data_type"]
+)
+PERSISTED = Counter(
+    "processor_records_persisted_total",
+    "Records that inserted or changed a row, by data type",
+    ["data_type"],
+)
+UNCHANGED = Counter(
+    "processor_records_unchanged_total",
+    "Valid records that changed nothing (duplicate, identical or older), by data type",
+    ["data_type"],
+)
+DEAD_LETTERED = Counter(
+    "processor_records_dead_lettered_total",
+    "Records sent to the dead-letter topic, by data type ('unknown' if undecodable) and error",
+    ["data_type", "error"],
+)
+SKIPPED = Counter(
+    "processor_records_skipped_total",
+    "Valid records not written, by data type and reason (e.g. the user's account is gone)",
+    ["data_type", "reason"],
+)
+TRENDS_PUBLISHED = Counter(
+    "processor_trends_published_total", "Trend records published to oura.trends.daily"
+)
+BATCH_RETRIES = Counter(
+    "processor_batch_retries_total",
+    "Batch attempts that failed and were retried, by error",
+    ["error"],
+)
+BATCH_SIZE = Histogram(
+    "processor_batch_size",
+    "Records per batch",
+    buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000),
+)
+BATCH_SECONDS = Histogram(
+    "processor_batch_seconds",
+    "Time from batch start to committed transaction",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+CONSUMER_LAG = Gauge(
+    "processor_consumer_lag",
+    "Records in the partition after the last one processed",
+    ["topic", "partition"],
+)
+LAST_RECORD_TIMESTAMP = Gauge(
+    "processor_last_record_timestamp_seconds",
+    "Kafka timestamp of the newest record whose batch committed",
+)
+LAST_BATCH_TIMESTAMP = Gauge(
+    "processor_last_batch_timestamp_seconds", "Unix time the last batch committed"
+)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose /metrics on `port` in a background thread (0 disables it)."""
+    if port:
+        start_http_server(port)

@@ -1,0 +1,336 @@
+"""One batch of raw records, from bytes to committed rows: the processor's core, used by both the
+faust worker and the replay command.
+
+    decode (codec) → validate → dead-letter the bad ones
+    → one PostgreSQL transaction: upsert each table, recompute trends, publish trend events
+    → commit
+
+`process` returns only when the batch's transaction committed: the caller acknowledges the
+offsets afterwards (at-least-once). A database or broker failure is retried with capped
+exponential backoff, for as long as it takes; the only way out without a commit is
+cancellation (shutdown), and then nothing may be acknowledged.
+
+Trend events and dead letters are sent and acknowledged by the broker *before* the commit: if
+the process dies in between, the batch is redelivered and they are sent again (at-least-once),
+whereas sending after the commit could lose them, since a redelivered batch changes nothing and
+so would emit nothing.
+
+A record the database itself refuses (a value out of a column's range, a foreign key that
+vanished mid-batch) is isolated by replaying the batch one record per transaction; the refused
+record goes to the dead-letter topic like any other bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+from schemas.codec import CodecError
+from schemas.records import RawRecord, canonical_json, decode_raw, encode_trend
+from schemas.topics import DLQ, TRENDS, data_type_of
+from stream_processor import metrics, trends
+from stream_processor.dlq import DeadLetter
+from stream_processor.storage.documents import (
+    DocumentRow,
+    existing_users,
+    newest_per_key,
+    to_row,
+    upsert_documents,
+)
+from stream_processor.validation import ValidationError, validate
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+Outgoing = tuple[str, bytes | None, bytes, Headers]
+"""(topic, key, value, headers)"""
+
+
+class Publisher(Protocol):
+    async def send_all(self, messages: Sequence[Outgoing]) -> None:
+        """Send and wait until the broker acknowledged every message (acks=all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A raw record as consumed, whichever consumer read it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None = None
+
+
+@dataclass(slots=True)
+class _Valid:
+    incoming: Incoming
+    record: RawRecord
+    row: DocumentRow
+
+
+@dataclass(slots=True)
+class BatchResult:
+    consumed: int = 0
+    persisted: int = 0
+    unchanged: int = 0
+    dead_lettered: int = 0
+    skipped: int = 0
+    trends: int = 0
+    attempts: int = 0
+    changed_days: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+class DataRefused(Exception):
+    """PostgreSQL refused a record's values (e.g. a number out of a column's range)."""
+
+
+_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+)
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        *,
+        topic_prefix: str = "",
+        dead_letter: bool = True,
+        retry_base_s: float = 0.2,
+        retry_cap_s: float = 10.0,
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._prefix = topic_prefix
+        self._dead_letter = dead_letter
+        self._retry_base = retry_base_s
+        self._retry_cap = retry_cap_s
+        self._trends_topic = f"{topic_prefix}{TRENDS}"
+        self._dlq_topic = f"{topic_prefix}{DLQ}"
+
+    async def process(self, batch: Sequence[Incoming]) -> BatchResult:
+        """Persist one batch; returns after its transaction committed (see module docstring)."""
+        started = time.perf_counter()
+        result = BatchResult(consumed=len(batch))
+        valid, dead = self._decode(batch)
+        await self._retrying(lambda: self._persist(valid, dead, result), result)
+        self._observe(batch, time.perf_counter() - started)
+        return result
+
+    # -- decode and validate (pure CPU, once per batch) ------------------------------------------
+
+    def _decode(self, batch: Sequence[Incoming]) -> tuple[list[_Valid], list[DeadLetter]]:
+        valid: list[_Valid] = []
+        dead: list[DeadLetter] = []
+        for incoming in batch:
+            data_type = self._data_type(incoming.topic)
+            try:
+                record = decode_raw(incoming.value)
+                if record.data_type != data_type:
+                    raise ValidationError(
+                        record.data_type, [f"a {record.data_type} record on {incoming.topic}"]
+                    )
+                key = validate(record)
+                text = canonical_json(record.document)
+                row = to_row(
+                    data_type,
+                    record.user_id,
+                    key,
+                    record.document,
+                    text.decode(),
+                    hashlib.sha256(text).digest(),
+                    record.fetched_at,
+                )
+            except (CodecError, ValidationError) as exc:
+                dead.append(self._dead(incoming, exc, data_type))
+            except Exception as exc:  # a bug or an input nobody foresaw: refuse, do not stop
+                log.exception("unexpected error decoding a record", extra=_where(incoming))
+                dead.append(self._dead(incoming, exc, data_type))
+            else:
+                valid.append(_Valid(incoming, record, row))
+        return valid, dead
+
+    def _data_type(self, topic: str) -> str:
+        try:
+            return data_type_of(topic, self._prefix)
+        except ValueError:
+            return "unknown"
+
+    @staticmethod
+    def _dead(incoming: Incoming, exc: BaseException, data_type: str) -> DeadLetter:
+        return DeadLetter(
+            incoming.topic,
+            incoming.partition,
+            incoming.offset,
+            incoming.key,
+            incoming.value,
+            exc,
+            data_type,
+        )
+
+    # -- persist (retried as a whole) -------------------------------------------------------------
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[None]], result: BatchResult) -> None:
+        delay = self._retry_base
+        while True:
+            result.attempts += 1
+            try:
+                await attempt()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                metrics.BATCH_RETRIES.labels(type(exc).__name__).inc()
+                log.warning(
+                    "batch not committed, retrying",
+                    extra={
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "attempt": result.attempts,
+                        "retry_in_s": round(delay, 2),
+                    },
+                )
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self._retry_cap)
+
+    async def _persist(
+        self, valid: list[_Valid], dead: list[DeadLetter], result: BatchResult
+    ) -> None:
+        result.persisted = result.unchanged = result.skipped = result.trends = 0
+        result.changed_days = set()
+        refused: list[DeadLetter] = []
+        async with self._pool.acquire() as conn:
+            try:
+                await self._transaction(conn, valid, [*dead], result)
+            except _DATA_ERRORS as exc:
+                log.warning(
+                    "the database refused a batch; isolating the record(s) it refuses",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
+                refused = await self._one_by_one(conn, valid, dead, result)
+        result.dead_lettered = len(dead) + len(refused)
+
+    async def _transaction(
+        self,
+        conn: asyncpg.Connection,
+        valid: list[_Valid],
+        dead: list[DeadLetter],
+        result: BatchResult,
+    ) -> None:
+        async with conn.transaction():
+            users = await existing_users(conn, (v.record.user_id for v in valid))
+            by_type: dict[str, list[DocumentRow]] = defaultdict(list)
+            for item in valid:
+                if item.record.user_id in users:
+                    by_type[item.record.data_type].append(item.row)
+                else:
+                    result.skipped += 1
+                    metrics.SKIPPED.labels(item.record.data_type, "unknown_user").inc()
+            if result.skipped:
+                log.warning(
+                    "records of users without an account were not written",
+                    extra={"records": result.skipped},
+                )
+            changed: set[tuple[str, str, str]] = set()
+            for data_type, rows in by_type.items():
+                written = await upsert_documents(conn, data_type, newest_per_key(rows))
+                changed.update((user, data_type, day or "") for user, day in written)
+                result.persisted += len(written)
+                result.unchanged += len(rows) - len(written)
+                metrics.PERSISTED.labels(data_type).inc(len(written))
+                metrics.UNCHANGED.labels(data_type).inc(len(rows) - len(written))
+            fresh = await trends.recompute(conn, changed)
+            await self._publish(fresh, dead)
+            result.changed_days = changed
+            result.trends = len(fresh)
+
+    async def _publish(self, fresh: list[Any], dead: list[DeadLetter]) -> None:
+        now = datetime.now(UTC)
+        messages: list[Outgoing] = [
+            (
+                self._trends_topic,
+                row.user_id.encode(),
+                encode_trend(trends.to_event(row, now)),
+                [],
+            )
+            for row in fresh
+        ]
+        if self._dead_letter:
+            messages += [(self._dlq_topic, d.key, d.value, d.headers()) for d in dead]
+        if messages:
+            await self._publisher.send_all(messages)
+        for letter in dead:
+            letter.count()
+        metrics.TRENDS_PUBLISHED.inc(len(fresh))
+
+    async def _one_by_one(
+        self,
+        conn: asyncpg.Connection,
+        valid: list[_Valid],
+        dead: list[DeadLetter],
+        result: BatchResult,
+    ) -> list[DeadLetter]:
+        """Each record in its own transaction; the ones PostgreSQL refuses are dead-lettered."""
+        refused: list[DeadLetter] = []
+        if dead:
+            await self._publish([], dead)
+        changed: set[tuple[str, str, str]] = set()
+        totals = BatchResult()
+        for item in valid:
+            single = BatchResult()
+            try:
+                await self._transaction(conn, [item], [], single)
+            except _DATA_ERRORS as exc:
+                letter = self._dead(
+                    item.incoming,
+                    DataRefused(f"{type(exc).__name__}: {exc}"),
+                    item.record.data_type,
+                )
+                await self._publish([], [letter])
+                refused.append(letter)
+                continue
+            changed |= single.changed_days
+            totals.persisted += single.persisted
+            totals.unchanged += single.unchanged
+            totals.skipped += single.skipped
+            totals.trends += single.trends
+        result.persisted, result.unchanged = totals.persisted, totals.unchanged
+        result.skipped, result.trends, result.changed_days = totals.skipped, totals.trends, changed
+        return refused
+
+    # -- after the commit -------------------------------------------------------------------------
+
+    def _observe(self, batch: Sequence[Incoming], seconds: float) -> None:
+        for incoming in batch:
+            metrics.CONSUMED.labels(self._data_type(incoming.topic)).inc()
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.BATCH_SECONDS.observe(seconds)
+        stamps = [i.timestamp_ms for i in batch if i.timestamp_ms is not None]
+        if stamps:
+            metrics.LAST_RECORD_TIMESTAMP.set(max(stamps) / 1000)
+        metrics.LAST_BATCH_TIMESTAMP.set(time.time())
+
+
+def _where(incoming: Incoming) -> dict[str, Any]:
+    return {"topic": incoming.topic, "partition": incoming.partition, "offset": incoming.offset}
+
+
+def last_offsets(batch: Sequence[Incoming]) -> dict[tuple[str, int], int]:
+    """The highest offset of each partition in a batch."""
+    last: dict[tuple[str, int], int] = {}
+    for item in batch:
+        tp = (item.topic, item.partition)
+        last[tp] = max(last.get(tp, -1), item.offset)
+    return last

@@ -1,0 +1,45 @@
+"""The stream processor's configuration: one typed object, read from the environment once.
+
+Connection settings come from the shared `KAFKA_*` / `DB_*` objects; knobs only the processor
+has are `PROCESSOR_*`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProcessorSettings(BaseSettings):
+    """Everything `python -m stream_processor` reads besides KAFKA_* and DB_*."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "staging", "production"] = "development"
+    log_level: str = "INFO"
+    group_id: str = Field(default="myhealth-processor", validation_alias="PROCESSOR_GROUP_ID")
+    batch_size: int = Field(default=2000, ge=1, validation_alias="PROCESSOR_BATCH_SIZE")
+    batch_within_s: float = Field(default=0.5, gt=0, validation_alias="PROCESSOR_BATCH_WITHIN_S")
+    metrics_port: int = Field(
+        default=9102, ge=0, le=65535, validation_alias="PROCESSOR_METRICS_PORT"
+    )
+    # No faust tables are used (state lives in PostgreSQL), so the in-memory store is enough.
+    # Set rocksdb:// (with the faust-streaming[rocksdict] extra) if tables are ever added.
+    store: str = Field(default="memory://", validation_alias="PROCESSOR_STORE")
+    commit_interval_s: float = Field(
+        default=1.0, gt=0, validation_alias="PROCESSOR_COMMIT_INTERVAL_S"
+    )
+    # How long the group waits for a worker that died without leaving (faust's default is 60 s):
+    # its partitions are handed over after this.
+    session_timeout_s: float = Field(
+        default=30.0, ge=6, validation_alias="PROCESSOR_SESSION_TIMEOUT_S"
+    )
+    retry_base_s: float = Field(default=0.2, gt=0, validation_alias="PROCESSOR_RETRY_BASE_S")
+    retry_cap_s: float = Field(default=10.0, gt=0, validation_alias="PROCESSOR_RETRY_CAP_S")
+    lag_interval_s: float = Field(default=5.0, gt=0, validation_alias="PROCESSOR_LAG_INTERVAL_S")
+    data_types: list[str] = Field(
+        default_factory=list,
+        validation_alias="PROCESSOR_DATA_TYPES",
+        description="Raw topics to consume, by data type; empty means all of them.",
+    )

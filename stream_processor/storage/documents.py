@@ -1,0 +1,294 @@
+"""The Oura document tables: typed-column extraction and batched, idempotent upserts.
+
+All SQL that writes a document table lives here. One statement per table per batch:
+
+    INSERT … SELECT FROM unnest($1::text[], …)
+    ON CONFLICT (user_id, id) DO UPDATE …
+      WHERE stored.content_hash <> new.content_hash AND stored.fetched_at <= new.fetched_at
+    RETURNING user_id, day
+
+so a new document is inserted, a revised one (different hash, not older) replaces the stored
+row, and an identical or older one is skipped without a write. RETURNING reports exactly the
+rows that changed, which is what drives the trend recomputation.
+
+Typed columns must match `migrations/versions/0001_initial.py` TYPED_COLUMNS (a test checks the
+database's columns against COLUMNS). Values cross to PostgreSQL as arrays; dates and timestamps
+travel as ISO text and are cast by PostgreSQL, which parses them faster than Python would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import asyncpg
+
+from schemas.data_types import DATA_TYPES, get
+
+Extractor = Callable[[dict[str, Any]], Any]
+
+# PostgreSQL column type -> (array type the value travels as, cast applied in SQL)
+_WIRE: dict[str, tuple[str, str]] = {
+    "integer": ("int8[]", "integer"),
+    "double precision": ("float8[]", "double precision"),
+    "text": ("text[]", "text"),
+    "timestamptz": ("text[]", "timestamptz"),
+    "date": ("text[]", "date"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    sql_type: str
+    extract: Extractor
+
+
+def _field(name: str) -> Extractor:
+    return lambda doc: doc.get(name)
+
+
+def _nested(outer: str, inner: str) -> Extractor:
+    def extract(doc: dict[str, Any]) -> Any:
+        value = doc.get(outer)
+        return value.get(inner) if isinstance(value, dict) else None
+
+    return extract
+
+
+def _int(extract: Extractor) -> Extractor:
+    def convert(doc: dict[str, Any]) -> int | None:
+        value = extract(doc)
+        return None if value is None else int(value)
+
+    return convert
+
+
+def _float(extract: Extractor) -> Extractor:
+    def convert(doc: dict[str, Any]) -> float | None:
+        value = extract(doc)
+        return None if value is None else float(value)
+
+    return convert
+
+
+def _bpm(fold: Callable[[list[int]], float]) -> Extractor:
+    def extract(doc: dict[str, Any]) -> float | None:
+        bpm = [row["bpm"] for row in doc.get("rows") or () if row.get("bpm") is not None]
+        return fold(bpm) if bpm else None
+
+    return extract
+
+
+def _cols(*specs: tuple[str, str] | tuple[str, str, Extractor]) -> list[Column]:
+    columns = []
+    for spec in specs:
+        name, sql_type = spec[0], spec[1]
+        extract = spec[2] if len(spec) == 3 else _field(name)
+        if sql_type == "integer":
+            extract = _int(extract)
+        elif sql_type == "double precision":
+            extract = _float(extract)
+        columns.append(Column(name, sql_type, extract))
+    return columns
+
+
+INT, FLOAT, TEXT, TS, DATE = "integer", "double precision", "text", "timestamptz", "date"
+
+COLUMNS: dict[str, list[Column]] = {
+    "daily_sleep": _cols(("score", INT)),
+    "sleep": _cols(
+        ("period", INT),
+        ("sleep_type", TEXT, _field("type")),
+        ("bedtime_start", TS),
+        ("bedtime_end", TS),
+        ("time_in_bed", INT),
+        ("total_sleep_duration", INT),
+        ("deep_sleep_duration", INT),
+        ("light_sleep_duration", INT),
+        ("rem_sleep_duration", INT),
+        ("awake_time", INT),
+        ("efficiency", INT),
+        ("latency", INT),
+        ("average_hrv", FLOAT),
+        ("average_heart_rate", FLOAT),
+        ("lowest_heart_rate", INT),
+        ("average_breath", FLOAT),
+        ("readiness_score", INT, _nested("readiness", "score")),
+        ("temperature_deviation", FLOAT, _nested("readiness", "temperature_deviation")),
+    ),
+    "daily_activity": _cols(
+        ("score", INT),
+        ("steps", INT),
+        ("active_calories", INT),
+        ("total_calories", INT),
+        ("equivalent_walking_distance", INT),
+        ("high_activity_time", INT),
+        ("medium_activity_time", INT),
+        ("low_activity_time", INT),
+        ("sedentary_time", INT),
+        ("resting_time", INT),
+        ("non_wear_time", INT),
+        ("inactivity_alerts", INT),
+        ("average_met_minutes", FLOAT),
+    ),
+    "daily_readiness": _cols(
+        ("score", INT),
+        ("temperature_deviation", FLOAT),
+        ("temperature_trend_deviation", FLOAT),
+    ),
+    "heartrate": _cols(
+        ("sample_count", INT, lambda doc: len(doc.get("rows") or ())),
+        ("bpm_min", INT, _bpm(min)),
+        ("bpm_max", INT, _bpm(max)),
+        ("bpm_avg", FLOAT, _bpm(lambda bpm: round(sum(bpm) / len(bpm), 3))),
+    ),
+    "daily_spo2": _cols(
+        ("spo2_average", FLOAT, _nested("spo2_percentage", "average")),
+        ("breathing_disturbance_index", INT),
+    ),
+    "daily_stress": _cols(("stress_high", INT), ("recovery_high", INT), ("day_summary", TEXT)),
+    "daily_resilience": _cols(
+        ("level", TEXT),
+        ("sleep_recovery", FLOAT, _nested("contributors", "sleep_recovery")),
+        ("daytime_recovery", FLOAT, _nested("contributors", "daytime_recovery")),
+        ("stress", FLOAT, _nested("contributors", "stress")),
+    ),
+    "daily_cardiovascular_age": _cols(("vascular_age", INT), ("pulse_wave_velocity", FLOAT)),
+    "vo2_max": _cols(("vo2_max", FLOAT)),
+    "workout": _cols(
+        ("activity", TEXT),
+        ("intensity", TEXT),
+        ("calories", FLOAT),
+        ("distance", FLOAT),
+        ("start_datetime", TS),
+        ("end_datetime", TS),
+    ),
+    "session": _cols(
+        ("session_type", TEXT, _field("type")),
+        ("mood", TEXT),
+        ("start_datetime", TS),
+        ("end_datetime", TS),
+    ),
+    "enhanced_tag": _cols(("tag_type_code", TEXT), ("start_time", TS), ("end_time", TS)),
+    "sleep_time": _cols(("recommendation", TEXT), ("status", TEXT)),
+    "rest_mode_period": _cols(("start_time", TS), ("end_time", TS), ("end_day", DATE)),
+    "ring_configuration": _cols(
+        ("hardware_type", TEXT),
+        ("color", TEXT),
+        ("design", TEXT),
+        ("firmware_version", TEXT),
+        ("size", INT),
+        ("set_up_at", TS),
+    ),
+    "personal_info": _cols(
+        ("age", INT), ("weight", FLOAT), ("height", FLOAT), ("biological_sex", TEXT)
+    ),
+}
+assert set(COLUMNS) == {t.name for t in DATA_TYPES}, "every data type needs its columns"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    """One document ready to be written: identity, typed values and the canonical JSON."""
+
+    user_id: str
+    key: str
+    day: str | None
+    typed: tuple[Any, ...]
+    document_json: str
+    content_hash: bytes
+    fetched_at: datetime
+
+
+def to_row(
+    data_type: str,
+    user_id: str,
+    key: str,
+    document: dict[str, Any],
+    document_json: str,
+    content_hash: bytes,
+    fetched_at: datetime,
+) -> DocumentRow:
+    """Extract the typed columns of a validated document."""
+    day_field = get(data_type).day_field
+    day = document.get(day_field) if day_field else None
+    typed = tuple(column.extract(document) for column in COLUMNS[data_type])
+    return DocumentRow(user_id, key, day, typed, document_json, content_hash, fetched_at)
+
+
+@cache
+def upsert_sql(data_type: str) -> str:
+    """The batched idempotent upsert of one table (see the module docstring)."""
+    get(data_type)
+    columns = COLUMNS[data_type]
+    typed_names = [c.name for c in columns]
+    names = ["user_id", "id", "day", *typed_names, "document", "content_hash", "fetched_at"]
+    wire = ["text[]", "text[]", "text[]"]
+    wire += [_WIRE[c.sql_type][0] for c in columns]
+    wire += ["text[]", "bytea[]", "timestamptz[]"]
+    casts = ["uuid", "text", "date", *(_WIRE[c.sql_type][1] for c in columns)]
+    casts += ["jsonb", "bytea", "timestamptz"]
+    params = ", ".join(f"${i}::{kind}" for i, kind in enumerate(wire, start=1))
+    select = ", ".join(f"u.{n}::{cast}" for n, cast in zip(names, casts, strict=True))
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
+    return (
+        f"INSERT INTO {data_type} AS stored ({', '.join(names)})\n"
+        f"SELECT {select}\n"
+        f"FROM unnest({params}) AS u({', '.join(names)})\n"
+        f"ON CONFLICT (user_id, id) DO UPDATE SET {updates}, written_at = now()\n"
+        "WHERE stored.content_hash <> EXCLUDED.content_hash\n"
+        "  AND stored.fetched_at <= EXCLUDED.fetched_at\n"
+        "RETURNING stored.user_id::text, stored.day"
+    )
+
+
+def _arguments(rows: Sequence[DocumentRow], width: int) -> list[list[Any]]:
+    typed_columns: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for index, value in enumerate(row.typed):
+            typed_columns[index].append(value)
+    return [
+        [r.user_id for r in rows],
+        [r.key for r in rows],
+        [r.day for r in rows],
+        *typed_columns,
+        [r.document_json for r in rows],
+        [r.content_hash for r in rows],
+        [r.fetched_at for r in rows],
+    ]
+
+
+def newest_per_key(rows: Iterable[DocumentRow]) -> list[DocumentRow]:
+    """One row per (user, key): the newest fetched_at; on a tie the later one (offset order),
+    exactly what applying them one by one would have left. ON CONFLICT may touch a row only
+    once per statement, so this also makes the batch statement legal."""
+    newest: dict[tuple[str, str], DocumentRow] = {}
+    for row in rows:
+        identity = (row.user_id, row.key)
+        kept = newest.get(identity)
+        if kept is None or row.fetched_at >= kept.fetched_at:
+            newest[identity] = row
+    return list(newest.values())
+
+
+async def upsert_documents(
+    conn: asyncpg.Connection, data_type: str, rows: Sequence[DocumentRow]
+) -> list[tuple[str, str | None]]:
+    """Write one batch of one type; returns (user_id, day) of every row inserted or changed."""
+    if not rows:
+        return []
+    args = _arguments(rows, len(COLUMNS[data_type]))
+    changed = await conn.fetch(upsert_sql(data_type), *args)
+    return [(r[0], r[1].isoformat() if r[1] is not None else None) for r in changed]
+
+
+async def existing_users(conn: asyncpg.Connection, user_ids: Iterable[str]) -> set[str]:
+    """Which of these users have an account (documents reference users.id)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return set()
+    rows = await conn.fetch("SELECT id::text FROM users WHERE id = ANY($1::uuid[])", ids)
+    return {r[0] for r in rows}

@@ -1,0 +1,202 @@
+"""SQL of the trend computation: reading metric values per user-day and the `daily_trends` table.
+
+Metric definitions (which table, which SQL aggregate per day) live here because they are SQL;
+the arithmetic on them lives in `stream_processor.trends`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+import asyncpg
+
+# The main sleep of a day: the longest period that was not deleted or rejected as rest.
+_MAIN_SLEEP = (
+    "(array_agg({col} ORDER BY time_in_bed DESC NULLS LAST, id) "
+    "FILTER (WHERE {col} IS NOT NULL AND coalesce(sleep_type, '') NOT IN ('deleted', 'rest')))[1]"
+)
+_COUNTED_SLEEP = "coalesce(sleep_type, '') NOT IN ('deleted', 'rest')"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    table: str
+    aggregate: str
+    """SQL aggregate over the table's rows of one user-day."""
+    min_spread: float = 0.0
+    """Spread below which a difference is noise (units of the metric); keeps z finite."""
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("daily_sleep.score", "daily_sleep", "max(score)::float8", 1),
+    Metric("daily_readiness.score", "daily_readiness", "max(score)::float8", 1),
+    Metric("daily_activity.score", "daily_activity", "max(score)::float8", 1),
+    Metric("daily_activity.steps", "daily_activity", "max(steps)::float8", 100),
+    Metric("daily_activity.active_calories", "daily_activity", "max(active_calories)::float8", 10),
+    Metric(
+        "daily_readiness.temperature_deviation",
+        "daily_readiness",
+        "max(temperature_deviation)",
+        0.05,
+    ),
+    Metric(
+        "sleep.total_sleep_duration",
+        "sleep",
+        f"(sum(total_sleep_duration) FILTER (WHERE {_COUNTED_SLEEP}))::float8",
+        300,
+    ),
+    Metric("sleep.average_hrv", "sleep", _MAIN_SLEEP.format(col="average_hrv"), 1),
+    Metric(
+        "sleep.lowest_heart_rate",
+        "sleep",
+        f"(min(lowest_heart_rate) FILTER (WHERE {_COUNTED_SLEEP}))::float8",
+        1,
+    ),
+    Metric("sleep.average_heart_rate", "sleep", _MAIN_SLEEP.format(col="average_heart_rate"), 0.5),
+    Metric("sleep.efficiency", "sleep", _MAIN_SLEEP.format(col="efficiency") + "::float8", 1),
+    Metric("sleep.average_breath", "sleep", _MAIN_SLEEP.format(col="average_breath"), 0.1),
+    Metric("daily_spo2.spo2_average", "daily_spo2", "max(spo2_average)", 0.2),
+    Metric("daily_stress.stress_high", "daily_stress", "max(stress_high)::float8", 300),
+    Metric("daily_stress.recovery_high", "daily_stress", "max(recovery_high)::float8", 300),
+    Metric("heartrate.bpm_avg", "heartrate", "max(bpm_avg)", 0.5),
+    Metric("vo2_max.vo2_max", "vo2_max", "max(vo2_max)", 0.5),
+    Metric(
+        "daily_cardiovascular_age.vascular_age",
+        "daily_cardiovascular_age",
+        "max(vascular_age)::float8",
+        1,
+    ),
+)
+BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+
+
+def metrics_of(table: str) -> list[Metric]:
+    return [m for m in METRICS if m.table == table]
+
+
+@cache
+def values_sql(table: str) -> str:
+    """Per user-day values of every metric of `table`, for a window of days per user."""
+    aggregates = ", ".join(m.aggregate for m in metrics_of(table))
+    return (
+        f"SELECT r.user_id::text, r.day, {aggregates}\n"
+        f"FROM {table} r\n"
+        "JOIN unnest($1::uuid[], $2::date[], $3::date[]) AS w(user_id, lo, hi)\n"
+        "  ON r.user_id = w.user_id AND r.day BETWEEN w.lo AND w.hi\n"
+        "GROUP BY r.user_id, r.day"
+    )
+
+
+Window = tuple[str, date, date]
+"""(user_id, first day, last day)"""
+
+
+async def metric_values(
+    conn: asyncpg.Connection, table: str, windows: Sequence[Window]
+) -> dict[tuple[str, str], dict[date, float | None]]:
+    """{(user, metric): {day: value}} for the days of each user's window that have rows."""
+    out: dict[tuple[str, str], dict[date, float | None]] = {}
+    if not windows:
+        return out
+    metrics = metrics_of(table)
+    rows = await conn.fetch(
+        values_sql(table),
+        [w[0] for w in windows],
+        [w[1] for w in windows],
+        [w[2] for w in windows],
+    )
+    for row in rows:
+        for index, metric in enumerate(metrics, start=2):
+            out.setdefault((row[0], metric.name), {})[row[1]] = row[index]
+    return out
+
+
+TREND_FIELDS = (
+    "value",
+    "mean_7d",
+    "mean_28d",
+    "baseline",
+    "baseline_spread",
+    "deviation",
+    "direction",
+    "flag",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrendRow:
+    user_id: str
+    metric: str
+    day: date
+    value: float | None
+    mean_7d: float | None
+    mean_28d: float | None
+    baseline: float | None
+    baseline_spread: float | None
+    deviation: float | None
+    direction: str
+    flag: bool
+
+    def fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in TREND_FIELDS)
+
+
+async def stored_trends(
+    conn: asyncpg.Connection, windows: Iterable[tuple[str, str, date, date]]
+) -> dict[tuple[str, str, date], tuple[Any, ...]]:
+    """Stored trend fields for (user, metric, first day, last day) windows."""
+    windows = list(windows)
+    if not windows:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT t.user_id::text, t.metric, t.day, {', '.join('t.' + f for f in TREND_FIELDS)}\n"
+        "FROM daily_trends t\n"
+        "JOIN unnest($1::uuid[], $2::text[], $3::date[], $4::date[])"
+        " AS w(user_id, metric, lo, hi)\n"
+        "  ON t.user_id = w.user_id AND t.metric = w.metric AND t.day BETWEEN w.lo AND w.hi",
+        [w[0] for w in windows],
+        [w[1] for w in windows],
+        [w[2] for w in windows],
+        [w[3] for w in windows],
+    )
+    return {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
+
+
+async def upsert_trends(conn: asyncpg.Connection, rows: Sequence[TrendRow], at: datetime) -> None:
+    if not rows:
+        return
+    columns = [[getattr(r, name) for r in rows] for name in TREND_FIELDS]
+    await conn.execute(
+        "INSERT INTO daily_trends AS t (user_id, metric, day, value, mean_7d, mean_28d, baseline,"
+        " baseline_spread, deviation, direction, flag, computed_at)\n"
+        "SELECT u.*, $12::timestamptz FROM unnest($1::uuid[], $2::text[], $3::date[],"
+        " $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[],"
+        " $10::text[], $11::bool[]) AS u\n"
+        "ON CONFLICT (user_id, metric, day) DO UPDATE SET value = EXCLUDED.value,"
+        " mean_7d = EXCLUDED.mean_7d, mean_28d = EXCLUDED.mean_28d,"
+        " baseline = EXCLUDED.baseline, baseline_spread = EXCLUDED.baseline_spread,"
+        " deviation = EXCLUDED.deviation, direction = EXCLUDED.direction, flag = EXCLUDED.flag,"
+        " computed_at = EXCLUDED.computed_at",
+        [r.user_id for r in rows],
+        [r.metric for r in rows],
+        [r.day for r in rows],
+        *columns,
+        at,
+    )
+
+
+async def lock_users(conn: asyncpg.Connection, user_ids: Iterable[str]) -> None:
+    """Transaction-scoped advisory locks, in a fixed order so two writers cannot deadlock.
+
+    Partitioning by user already gives each user one owner; the lock keeps that true while a
+    rebalance hands a partition over or a replay runs next to the workers."""
+    ids = sorted(set(user_ids))
+    if ids:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(u, 42)) FROM unnest($1::text[]) AS u",
+            ids,
+        )

@@ -1,0 +1,490 @@
+"""Semantic checks of a decoded raw record, per Oura data type, from the API v2 specification.
+
+The Avro schema already guarantees shapes and types; these checks catch what a schema cannot:
+scores outside 0-100, contributors outside 1-100, negative durations, a `day` that is not a real
+date, a sleep that ends before it starts, a sample series that does not fit its period. Every
+problem found is reported at once, so one DLQ record says everything that is wrong with it."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeGuard
+
+from schemas.data_types import get
+from schemas.records import RawRecord, document_key
+
+
+class ValidationError(ValueError):
+    """A record that decoded but makes no sense; the message names every problem."""
+
+    def __init__(self, data_type: str, problems: list[str]) -> None:
+        self.data_type = data_type
+        self.problems = problems
+        super().__init__(f"{data_type}: " + "; ".join(problems))
+
+
+Check = Callable[["_Checker", dict[str, Any]], None]
+
+# A series may overrun its period by this much: Oura's sample timestamps are rounded.
+_SERIES_SLACK = timedelta(minutes=10)
+_DAY_SECONDS = 86_400
+
+
+class _Checker:
+    """Collects problems about one document; helpers ignore absent (null) optional fields."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+
+    def required(self, doc: dict[str, Any], *fields: str) -> None:
+        for name in fields:
+            value = doc.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                self.problem(f"required field {name!r} is missing or empty")
+
+    def number(self, doc: dict[str, Any], name: str, low: float, high: float | None = None) -> None:
+        value = doc.get(name)
+        if value is None:
+            return
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            self.problem(f"{name}={value!r} is not a finite number")
+        elif value < low or (high is not None and value > high):
+            bounds = f"{low}-{high}" if high is not None else f">= {low}"
+            self.problem(f"{name}={value!r} is outside {bounds}")
+
+    def score(self, doc: dict[str, Any], *names: str) -> None:
+        for name in names:
+            self.number(doc, name, 0, 100)
+
+    def non_negative(self, doc: dict[str, Any], *names: str) -> None:
+        for name in names:
+            self.number(doc, name, 0)
+
+    def contributors(
+        self, doc: dict[str, Any], low: float = 1, field: str = "contributors"
+    ) -> None:
+        contributors = doc.get(field)
+        if contributors is None:
+            return
+        if not isinstance(contributors, dict):
+            self.problem(f"{field} is not an object")
+            return
+        for name, value in contributors.items():
+            if value is not None:
+                self.number(contributors, name, low, 100)
+                if self.problems and self.problems[-1].startswith(f"{name}="):
+                    self.problems[-1] = f"{field}.{self.problems[-1]}"
+
+    def day(self, doc: dict[str, Any], name: str, *, required: bool = True) -> date | None:
+        value = doc.get(name)
+        if value is None:
+            if required:
+                self.problem(f"required field {name!r} is missing")
+            return None
+        if not isinstance(value, str) or len(value) != 10:
+            self.problem(f"{name}={value!r} is not a YYYY-MM-DD date")
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.problem(f"{name}={value!r} is not a real calendar date")
+            return None
+
+    def moment(self, doc: dict[str, Any], name: str, *, required: bool = True) -> datetime | None:
+        value = doc.get(name)
+        if value is None or value == "":
+            if required:
+                self.problem(f"required field {name!r} is missing")
+            return None
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.problem(f"{name}={value!r} is not an ISO 8601 date-time")
+            return None
+        if parsed.tzinfo is None:
+            self.problem(f"{name}={value!r} has no UTC offset")
+            return None
+        return parsed
+
+    def ordered(
+        self, doc: dict[str, Any], start: str, end: str, *, strict: bool = True
+    ) -> tuple[datetime | None, datetime | None]:
+        first = self.moment(doc, start, required=strict)
+        last = self.moment(doc, end, required=strict)
+        if first is not None and last is not None and last < first:
+            self.problem(f"{end} {doc[end]} is before {start} {doc[start]}")
+        elif strict and first is not None and last is not None and last == first:
+            self.problem(f"{end} equals {start}: the period is empty")
+        return first, last
+
+    def _values(self, what: str, values: list[Any], low: float | None, high: float | None) -> None:
+        """Every value a finite number within [low, high]; C-speed checks on the happy path."""
+        if not values:
+            return
+        try:
+            total = math.fsum(values)  # TypeError on a non-number, nan/inf on a non-finite one
+            smallest, largest = min(values), max(values)
+        except TypeError:
+            bad = next(v for v in values if not _finite(v))
+            self.problem(f"{what} holds a non-numeric value, e.g. {bad!r}")
+            return
+        if not math.isfinite(total) or any(isinstance(v, bool) for v in (smallest, largest)):
+            self.problem(f"{what} holds non-finite values")
+            return
+        if (low is not None and smallest < low) or (high is not None and largest > high):
+            out = [
+                v
+                for v in values
+                if (low is not None and v < low) or (high is not None and v > high)
+            ]
+            self.problem(f"{what} has {len(out)} values outside {low}-{high}, e.g. {out[0]!r}")
+
+    def series(
+        self,
+        doc: dict[str, Any],
+        name: str,
+        *,
+        within: tuple[datetime | None, datetime | None] | None = None,
+        span: timedelta | None = None,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> None:
+        """A sample series: positive interval, items that are numbers or null, and a length that
+        fits the period it describes (`within` start/end, or at most `span`)."""
+        sample = doc.get(name)
+        if sample is None:
+            return
+        if not isinstance(sample, dict):
+            self.problem(f"{name} is not a sample series object")
+            return
+        interval = sample.get("interval")
+        items = sample.get("items")
+        if not isinstance(interval, int | float) or not interval > 0:
+            self.problem(f"{name}.interval={interval!r} must be a positive number of seconds")
+            return
+        if not isinstance(items, list):
+            self.problem(f"{name}.items is not a list")
+            return
+        start = self.moment(sample, "timestamp")
+        self._values(f"{name}.items", [v for v in items if v is not None], low, high)
+        length = timedelta(seconds=interval * len(items))
+        if span is not None and length > span + _SERIES_SLACK:
+            self.problem(
+                f"{name}: {len(items)} items every {interval:g} s cover {length}, "
+                f"more than the {span} the series describes"
+            )
+        if within is not None and start is not None:
+            first, last = within
+            if first is not None and start < first - _SERIES_SLACK:
+                self.problem(f"{name} starts at {start}, before the period starts ({first})")
+            if last is not None and start + length > last + _SERIES_SLACK + timedelta(
+                seconds=interval
+            ):
+                self.problem(
+                    f"{name}: {len(items)} items every {interval:g} s from {start} run past "
+                    f"the end of the period ({last})"
+                )
+
+
+def _finite(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _daily_sleep(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id", "timestamp")
+    c.score(doc, "score")
+    c.contributors(doc)
+
+
+def _sleep(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id")
+    period = c.ordered(doc, "bedtime_start", "bedtime_end")
+    c.non_negative(
+        doc,
+        "awake_time",
+        "deep_sleep_duration",
+        "light_sleep_duration",
+        "rem_sleep_duration",
+        "total_sleep_duration",
+        "time_in_bed",
+        "latency",
+        "restless_periods",
+        "period",
+    )
+    c.number(doc, "efficiency", 0, 100)
+    c.number(doc, "lowest_heart_rate", 20, 250)
+    c.number(doc, "average_heart_rate", 20, 250)
+    c.number(doc, "average_hrv", 0, 500)
+    c.number(doc, "average_breath", 0, 80)
+    start, end = period
+    in_bed = doc.get("time_in_bed")
+    if start and end and _finite(in_bed) and in_bed > (end - start).total_seconds() + 60:
+        c.problem(f"time_in_bed={in_bed} s is longer than bedtime_start→bedtime_end")
+    names = ("deep_sleep_duration", "light_sleep_duration", "rem_sleep_duration")
+    stages = [v for k in names if _finite(v := doc.get(k))]
+    total = doc.get("total_sleep_duration")
+    if _finite(total) and _finite(in_bed) and total > in_bed:
+        c.problem(f"total_sleep_duration={total} s exceeds time_in_bed={in_bed} s")
+    if len(stages) == len(names) and _finite(in_bed) and sum(stages) > in_bed:
+        c.problem(f"deep+light+REM={sum(stages)} s exceeds time_in_bed={in_bed} s")
+    c.series(doc, "heart_rate", within=period, low=0, high=250)
+    c.series(doc, "hrv", within=period, low=0)
+    readiness = doc.get("readiness")
+    if isinstance(readiness, dict):
+        c.score(readiness, "score")
+        c.contributors(readiness)
+
+
+def _daily_activity(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id", "timestamp")
+    c.score(doc, "score")
+    c.contributors(doc)
+    c.non_negative(
+        doc,
+        "active_calories",
+        "total_calories",
+        "target_calories",
+        "steps",
+        "equivalent_walking_distance",
+        "high_activity_time",
+        "medium_activity_time",
+        "low_activity_time",
+        "sedentary_time",
+        "resting_time",
+        "non_wear_time",
+        "inactivity_alerts",
+        "average_met_minutes",
+        "high_activity_met_minutes",
+        "medium_activity_met_minutes",
+        "low_activity_met_minutes",
+        "sedentary_met_minutes",
+        "target_meters",
+    )
+    c.series(doc, "met", span=timedelta(hours=25), low=0, high=100)
+    class_5_min = doc.get("class_5_min")
+    if isinstance(class_5_min, str) and (
+        len(class_5_min) > 300 or set(class_5_min) - set("012345")
+    ):
+        c.problem("class_5_min must be at most 300 digits 0-5 (one per 5 minutes)")
+
+
+def _daily_readiness(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id", "timestamp")
+    c.score(doc, "score")
+    c.contributors(doc)
+    c.number(doc, "temperature_deviation", -10, 10)
+    c.number(doc, "temperature_trend_deviation", -10, 10)
+
+
+_HR_SOURCES = frozenset({"awake", "workout", "rest", "sleep", "live", "session"})
+
+
+def _heartrate(c: _Checker, doc: dict[str, Any]) -> None:
+    rows = doc.get("rows")
+    if not isinstance(rows, list) or not rows:
+        c.problem("a heart-rate day needs at least one row")
+        return
+    if not _heartrate_fast(c, doc, rows):
+        _heartrate_rows(c, doc, rows)
+
+
+def _heartrate_fast(c: _Checker, doc: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """Whole-column checks (a day has hundreds of rows); False sends it to the row-by-row
+    check, which names the first bad row."""
+    day = doc.get("day")
+    try:
+        stamps = [row["timestamp"] for row in rows]
+        sources = {row["source"] for row in rows}
+        bpm = [row["bpm"] for row in rows]
+    except KeyError:
+        return False
+    if not isinstance(day, str) or not all(isinstance(t, str) for t in stamps):
+        return False
+    utc = f"{day}T"
+    if not all(t.startswith(utc) and t.endswith(("+00:00", "Z")) for t in stamps):
+        return False
+    if stamps != sorted(stamps) or not sources <= _HR_SOURCES:
+        return False
+    before = len(c.problems)
+    c._values("bpm", bpm, 20, 300)
+    if len(c.problems) > before:
+        del c.problems[before:]
+        return False
+    for row in (rows[0], rows[-1]):
+        moment = c.moment(row, "timestamp")
+        unix = row.get("timestamp_unix")
+        if moment is None or (_finite(unix) and abs(unix - moment.timestamp() * 1000) > 1000):
+            return False
+    return True
+
+
+def _heartrate_rows(c: _Checker, doc: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    day = doc.get("day")
+    previous: datetime | None = None
+    for index, row in enumerate(rows):
+        before = len(c.problems)
+        c.required(row, "timestamp", "source")
+        c.number(row, "bpm", 20, 300)
+        if row.get("source") not in _HR_SOURCES:
+            c.problem(f"source {row.get('source')!r} is not one of {sorted(_HR_SOURCES)}")
+        moment = c.moment(row, "timestamp")
+        if moment is not None:
+            if day and moment.astimezone(UTC).date().isoformat() != day:
+                c.problem(f"timestamp {row['timestamp']} is not on the UTC day {day}")
+            if previous is not None and moment < previous:
+                c.problem(f"timestamp {row['timestamp']} goes back in time")
+            previous = moment
+        unix = row.get("timestamp_unix")
+        if moment is not None and _finite(unix) and abs(unix - moment.timestamp() * 1000) > 1000:
+            c.problem(f"timestamp_unix {unix} disagrees with timestamp {row['timestamp']}")
+        if len(c.problems) > before:
+            c.problems[before:] = [f"rows[{index}]: {p}" for p in c.problems[before:]]
+            return  # one broken row is enough to say why; thousands of rows would drown it
+
+
+def _daily_spo2(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id")
+    c.number(doc, "breathing_disturbance_index", 0, 100)
+    spo2 = doc.get("spo2_percentage")
+    if isinstance(spo2, dict):
+        c.number(spo2, "average", 0, 100)
+
+
+def _daily_stress(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id")
+    c.non_negative(doc, "stress_high", "recovery_high")
+    for name in ("stress_high", "recovery_high"):
+        value = doc.get(name)
+        if _finite(value) and value > _DAY_SECONDS:
+            c.problem(f"{name}={value} s is longer than a day")
+
+
+def _daily_resilience(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id", "level")
+    c.contributors(doc, low=0)
+
+
+def _daily_cardiovascular_age(c: _Checker, doc: dict[str, Any]) -> None:
+    c.number(doc, "vascular_age", 18, 100)
+    c.number(doc, "pulse_wave_velocity", 0, 50)
+
+
+def _vo2_max(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id", "timestamp")
+    c.number(doc, "vo2_max", 1, 100)
+
+
+def _workout(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id", "activity", "intensity", "source")
+    c.ordered(doc, "start_datetime", "end_datetime")
+    c.non_negative(doc, "calories", "distance")
+
+
+def _session(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id", "type")
+    period = c.ordered(doc, "start_datetime", "end_datetime")
+    c.series(doc, "heart_rate", within=period, low=0, high=300)
+    c.series(doc, "heart_rate_variability", within=period, low=0)
+    c.series(doc, "motion_count", within=period, low=0)
+
+
+def _enhanced_tag(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id")
+    c.ordered(doc, "start_time", "end_time", strict=False)
+    c.moment(doc, "start_time")
+    end_day = c.day(doc, "end_day", required=False)
+    start_day = c.day(doc, "start_day", required=False)
+    if start_day and end_day and end_day < start_day:
+        c.problem(f"end_day {end_day} is before start_day {start_day}")
+
+
+def _sleep_time(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id")
+    window = doc.get("optimal_bedtime")
+    if isinstance(window, dict):
+        c.required(window, "start_offset", "end_offset", "day_tz")
+        start, end = window.get("start_offset"), window.get("end_offset")
+        if _finite(start) and _finite(end) and end < start:
+            c.problem(f"optimal_bedtime ends ({end} s) before it starts ({start} s)")
+
+
+def _rest_mode_period(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id")
+    c.ordered(doc, "start_time", "end_time", strict=False)
+    end_day = c.day(doc, "end_day", required=False)
+    start_day = c.day(doc, "start_day", required=False)
+    if start_day and end_day and end_day < start_day:
+        c.problem(f"end_day {end_day} is before start_day {start_day}")
+
+
+def _ring_configuration(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id")
+    c.number(doc, "size", 1, 20)
+    c.moment(doc, "set_up_at", required=False)
+
+
+def _personal_info(c: _Checker, doc: dict[str, Any]) -> None:
+    c.required(doc, "id")
+    c.number(doc, "age", 0, 130)
+    c.number(doc, "weight", 1, 500)
+    c.number(doc, "height", 0.3, 3)
+
+
+CHECKS: dict[str, Check] = {
+    "daily_sleep": _daily_sleep,
+    "sleep": _sleep,
+    "daily_activity": _daily_activity,
+    "daily_readiness": _daily_readiness,
+    "heartrate": _heartrate,
+    "daily_spo2": _daily_spo2,
+    "daily_stress": _daily_stress,
+    "daily_resilience": _daily_resilience,
+    "daily_cardiovascular_age": _daily_cardiovascular_age,
+    "vo2_max": _vo2_max,
+    "workout": _workout,
+    "session": _session,
+    "enhanced_tag": _enhanced_tag,
+    "sleep_time": _sleep_time,
+    "rest_mode_period": _rest_mode_period,
+    "ring_configuration": _ring_configuration,
+    "personal_info": _personal_info,
+}
+
+
+def validate(record: RawRecord) -> str:
+    """Check a decoded record; returns its document key, raises ValidationError otherwise."""
+    checker = _Checker()
+    try:
+        uuid.UUID(record.user_id)
+    except ValueError:
+        checker.problem(f"user_id {record.user_id!r} is not a UUID")
+    doc = record.document
+    day_field = get(record.data_type).day_field
+    if day_field is not None:
+        checker.day(doc, day_field)
+    try:
+        CHECKS[record.data_type](checker, doc)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        checker.problem(f"malformed document: {type(exc).__name__}: {exc}")
+    key = ""
+    try:
+        key = document_key(record.data_type, doc)
+    except ValueError as exc:
+        checker.problem(str(exc))
+    if checker.problems:
+        raise ValidationError(record.data_type, _dedupe(checker.problems))
+    return key
+
+
+def _dedupe(problems: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(problems))

@@ -1,0 +1,252 @@
+"""Helpers for the stream processor's tests: users, raw records produced to the real broker, the
+worker as a real subprocess (`python -m stream_processor worker`), and waiting on its progress."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.examples import example_document
+from schemas.records import RawRecord, decode_trend, document_key, encode_raw
+from schemas.settings import KafkaSettings
+from schemas.topics import TRENDS, raw_topic
+
+ROOT = Path(__file__).resolve().parents[2]
+FETCHED = datetime(2026, 1, 10, 5, 0, tzinfo=UTC)
+
+
+def raw(user_id: str, data_type: str, day: date, seed: int = 0, **kw: Any) -> RawRecord:
+    document = kw.pop("document", None) or example_document(data_type, day=day, seed=seed)
+    return RawRecord(
+        user_id=user_id,
+        data_type=data_type,
+        document=document,
+        fetched_at=kw.pop("fetched_at", FETCHED),
+        endpoint=f"/v2/usercollection/{data_type}",
+    )
+
+
+async def make_users(pool: asyncpg.Pool, count: int) -> list[str]:
+    ids = []
+    for i in range(count):
+        row = await pool.fetchrow(
+            "INSERT INTO users (email, password_hash) VALUES ($1, 'not-a-hash') RETURNING id::text",
+            f"user{i}-{time.monotonic_ns()}@example.test",
+        )
+        ids.append(row[0])
+    return ids
+
+
+async def produce(
+    settings: KafkaSettings, items: list[RawRecord | tuple[str, bytes | None, bytes]]
+) -> None:
+    """Produce raw records (encoded) or (topic, key, value) tuples, in order, acks=all."""
+    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = []
+        for item in items:
+            if isinstance(item, RawRecord):
+                topic = raw_topic(item.data_type, settings.topic_prefix)
+                key, value = item.user_id.encode(), encode_raw(item)
+            else:
+                topic, key, value = item
+            futures.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(settings: KafkaSettings, name: str, idle_ms: int = 1500) -> list[Any]:
+    """Every record of a topic (prefixed name), read from the beginning until it goes quiet."""
+    consumer = AIOKafkaConsumer(
+        settings.topic_prefix + name,
+        **settings.client_kwargs(),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=idle_ms)
+            if not batch:
+                return out
+            for messages in batch.values():
+                out.extend(messages)
+    finally:
+        await consumer.stop()
+
+
+async def trend_events(settings: KafkaSettings) -> list[dict[str, Any]]:
+    return [decode_trend(m.value) for m in await read_topic(settings, TRENDS)]
+
+
+async def committed_total(settings: KafkaSettings, group: str) -> int:
+    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], seconds: float = 60.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
+        await asyncio.sleep(0.25)
+
+
+def expected_rows(records: list[RawRecord], users: set[str]) -> set[tuple[str, str, str, bytes]]:
+    """(table, user, id, content_hash) the database must hold: newest fetched_at per key, the
+    later one on a tie (records are in production order per user)."""
+    from schemas.records import content_hash
+
+    newest: dict[tuple[str, str, str], RawRecord] = {}
+    for record in records:
+        if record.user_id not in users:
+            continue
+        ident = (record.data_type, record.user_id, document_key(record.data_type, record.document))
+        kept = newest.get(ident)
+        if kept is None or record.fetched_at >= kept.fetched_at:
+            newest[ident] = record
+    return {(t, u, k, content_hash(r.document)) for (t, u, k), r in newest.items()}
+
+
+async def stored_rows(pool: asyncpg.Pool, tables: set[str]) -> set[tuple[str, str, str, bytes]]:
+    rows: set[tuple[str, str, str, bytes]] = set()
+    for table in sorted(tables):
+        for r in await pool.fetch(f"SELECT user_id::text, id, content_hash FROM {table}"):
+            rows.add((table, r[0], r[1], bytes(r[2])))
+    return rows
+
+
+async def stored_trends(pool: asyncpg.Pool) -> set[tuple[Any, ...]]:
+    rows = await pool.fetch(
+        "SELECT user_id::text, metric, day, value, mean_7d, mean_28d, baseline, baseline_spread,"
+        " deviation, direction, flag FROM daily_trends"
+    )
+    return {tuple(r) for r in rows}
+
+
+def day(n: int) -> date:
+    return date(2025, 9, 1) + timedelta(days=n)
+
+
+@dataclass
+class Worker:
+    """`python -m stream_processor worker` in a subprocess; start, kill -9, stop."""
+
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.process is None or self.process.poll() is not None
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "stream_processor", "worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+DAILY_TYPES = (
+    "daily_sleep",
+    "sleep",
+    "daily_activity",
+    "daily_readiness",
+    "heartrate",
+    "daily_spo2",
+    "daily_stress",
+)
+
+
+def history(users: list[str], days: int, seed: int = 0) -> list[RawRecord]:
+    """A realistic stream for some users: every daily type per day, each document delivered
+    twice (the collector's overlap window), some revised later, some stale copies arriving late."""
+    import random
+
+    rng = random.Random(seed)
+    out: list[RawRecord] = []
+    for n in range(days):
+        for u_index, user in enumerate(users):
+            for data_type in DAILY_TYPES:
+                first = raw(user, data_type, day(n), seed=u_index)
+                out += [first, first]
+                if rng.random() < 0.15:
+                    doc = example_document(data_type, day=day(n), seed=u_index + 100)
+                    if "id" in first.document:
+                        doc["id"] = first.document["id"]
+                    later = FETCHED + timedelta(days=1)
+                    out.append(raw(user, data_type, day(n), document=doc, fetched_at=later))
+                    stale = example_document(data_type, day=day(n), seed=u_index + 200)
+                    if "id" in first.document:
+                        stale["id"] = first.document["id"]
+                    out.append(raw(user, data_type, day(n), document=stale))
+    return out
+
+
+def run_replay(env: dict[str, str], *args: str) -> dict[str, Any]:
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_processor", "replay", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    summary: dict[str, Any] = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    return summary
+
+
+async def empty_data_tables(pool: asyncpg.Pool) -> None:
+    from stream_processor.storage.documents import COLUMNS
+
+    await pool.execute(f"TRUNCATE daily_trends, {', '.join(COLUMNS)}")

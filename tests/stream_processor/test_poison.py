@@ -1,0 +1,117 @@
+"""A poison mix: every bad record lands in the dead-letter topic with its reason, every good one
+is persisted, and the stream never stops."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import asyncpg
+
+from schemas.codec import default_codec
+from schemas.documents import to_avro
+from schemas.records import encode_raw, schema_name
+from schemas.settings import KafkaSettings
+from schemas.topics import DLQ, raw_topic
+from stream_processor.dlq import header_map
+from tests.stream_processor.helpers import (
+    Worker,
+    committed_total,
+    day,
+    eventually,
+    expected_rows,
+    produce,
+    raw,
+    read_topic,
+    stored_rows,
+)
+
+
+def _datum(record_user: str, data_type: str, document: dict[str, object]) -> bytes:
+    """Encode with the real codec, bypassing nothing but our good intentions."""
+    datum = {
+        "user_id": record_user,
+        "data_type": data_type,
+        "fetched_at": 1767000000000,
+        "endpoint": f"/v2/usercollection/{data_type}",
+        "api_version": "1.37",
+        "document": to_avro(data_type, document),
+    }
+    return default_codec().encode(schema_name(data_type), datum)
+
+
+async def test_poison_records_go_to_the_dlq_with_their_reason(
+    topics: KafkaSettings, db: asyncpg.Pool, users: list[str], worker: Worker, group_id: str
+) -> None:
+    user = users[0]
+    prefix = topics.topic_prefix
+    good = [
+        raw(u, t, day(i), seed=i)
+        for i, u in enumerate(users)
+        for t in ("daily_sleep", "sleep", "daily_activity", "heartrate", "workout")
+    ]
+    out_of_range = raw(user, "daily_readiness", day(5), seed=3)
+    out_of_range.document["score"] = 140
+    out_of_range.document["contributors"]["hrv_balance"] = 0
+    backwards = raw(user, "sleep", day(6), seed=4)
+    backwards.document["bedtime_end"], backwards.document["bedtime_start"] = (
+        backwards.document["bedtime_start"],
+        backwards.document["bedtime_end"],
+    )
+    no_day = raw(user, "daily_stress", day(7), seed=5)
+    no_day.document["day"] = "2025-02-30"
+    missing = raw(user, "daily_sleep", day(8), seed=6).document
+    missing["id"] = ""
+    missing["timestamp"] = ""
+    unknown_fingerprint = b"\xc3\x01" + os.urandom(8) + b"\x02\x04body"
+    topic_of = {t: raw_topic(t, prefix) for t in ("daily_sleep", "daily_readiness", "sleep")}
+    poison: list[tuple[str, bytes | None, bytes]] = [
+        (topic_of["daily_sleep"], user.encode(), os.urandom(64)),
+        (topic_of["daily_sleep"], user.encode(), unknown_fingerprint),
+        (topic_of["daily_readiness"], user.encode(), encode_raw(out_of_range)),
+        (topic_of["sleep"], user.encode(), encode_raw(backwards)),
+        (raw_topic("daily_stress", prefix), user.encode(), encode_raw(no_day)),
+        (topic_of["daily_sleep"], user.encode(), _datum(user, "daily_sleep", missing)),
+        (topic_of["daily_sleep"], b"x", _datum("", "daily_sleep", good[0].document)),
+        (topic_of["daily_sleep"], b"x", _datum("not-a-uuid", "daily_sleep", good[0].document)),
+        # a perfectly good record on the wrong topic
+        (topic_of["sleep"], user.encode(), encode_raw(good[0])),
+    ]
+    mixed: list[object] = []
+    for index, item in enumerate(poison):
+        mixed += [good[index % len(good)], item]
+    mixed += good
+    worker.start()
+    await produce(topics, mixed)  # type: ignore[arg-type]
+
+    async def done() -> bool:
+        assert worker.alive(), worker.log()
+        return await committed_total(topics, group_id) >= len(mixed)
+
+    await eventually(done, 90, "every record committed")
+    letters = await read_topic(topics, DLQ)
+    assert len(letters) == len(poison)
+    by_value = {m.value: header_map(m.headers) for m in letters}
+    reasons = [by_value[value] for _, _, value in poison]
+    for (topic, key, value), headers in zip(poison, reasons, strict=True):
+        assert headers["source.topic"] == topic
+        assert int(headers["source.offset"]) >= 0 and "source.partition" in headers
+        assert headers["error.message"]
+        assert [m.key for m in letters if m.value == value] == [key]
+    classes = [h["error.class"] for h in reasons]
+    assert classes[:2] == ["CorruptRecord", "UnknownSchema"]
+    assert set(classes[2:]) <= {"ValidationError", "InvalidRecord"}
+    messages = [h["error.message"] for h in reasons]
+    assert "score=140 is outside 0-100" in messages[2]
+    assert "contributors.hrv_balance=0 is outside 1-100" in messages[2]
+    assert "bedtime_end" in messages[3] and "before bedtime_start" in messages[3]
+    assert "2025-02-30" in messages[4] and "not a real calendar date" in messages[4]
+    assert "required field 'id' is missing" in messages[5]
+    assert "no user_id" in messages[6]
+    assert "not a UUID" in messages[7]
+    assert "a daily_sleep record on" in messages[8]
+
+    tables = {r.data_type for r in good}
+    assert await stored_rows(db, tables) == expected_rows(good, set(users))
+    assert uuid.UUID(user)
+    assert worker.stop() == 0, worker.log()
