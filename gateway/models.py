@@ -249,7 +249,7 @@ class TrendPage(BaseModel):
                 {
                     "data": [
                         {
-                            "metric": "sleep_score",
+                            "metric": "daily_sleep.score",
                             "day": "2026-11-26",
                             "value": 81.0,
                             "mean_7d": 79.4,

@@ -195,7 +195,7 @@ def banner(gateway: str, elapsed: float) -> None:
         f'  curl -s {gateway}/api/dashboard -H "Authorization: Bearer $TOKEN"',
         f'  curl -s "{gateway}/api/sleep?start_date=$(date -d "-7 days" +%F)" '
         '-H "Authorization: Bearer $TOKEN"',
-        f'  curl -s "{gateway}/api/trends?metric=readiness_score" '
+        f'  curl -s "{gateway}/api/trends?metric=daily_readiness.score" '
         '-H "Authorization: Bearer $TOKEN"',
         "",
         f"Logs: {LOGS}/   Metrics: {gateway}/metrics, http://127.0.0.1:{PROCESSOR_METRICS_PORT}/",

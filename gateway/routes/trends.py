@@ -25,8 +25,11 @@ async def list_trends(
         str | None,
         Query(
             max_length=512,
-            pattern=r"^[a-z0-9_]{1,64}(,[a-z0-9_]{1,64})*$",
-            description="Metric name(s), comma-separated (e.g. sleep_score,hrv); default all",
+            pattern=r"^[a-z0-9_.]{1,64}(,[a-z0-9_.]{1,64})*$",
+            description=(
+                "Metric name(s), comma-separated, as the processor names them "
+                "(e.g. daily_sleep.score,sleep.average_hrv); default all"
+            ),
         ),
     ] = None,
 ) -> TrendPage:
