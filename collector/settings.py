@@ -21,7 +21,7 @@ class OuraOAuthSettings(BaseSettings):
     environment: Literal["development", "staging", "production"] = "development"
     oura_client_id: str = ""
     oura_client_secret: SecretStr = SecretStr("")
-    oura_redirect_uri: str = "http://127.0.0.1:8080/oauth/callback"
+    oura_redirect_uri: str = "http://127.0.0.1:8080/api/callback"
     oura_api_base_url: str = "https://api.ouraring.com"
     oura_authorize_url: str = "https://cloud.ouraring.com/oauth/authorize"
     # Oura's legacy endpoint; the developer portal's moi.ouraring.com/oauth/v2/ext/oauth-token
