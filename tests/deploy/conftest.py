@@ -8,6 +8,7 @@ scripts/validate-deploy.sh), where a missing tool is a failure.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -45,8 +46,16 @@ def tool(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def expected_env() -> set[str]:
-    lines = (Path(__file__).parent / "expected_env.txt").read_text("utf-8").splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    """Every variable some service's settings object reads, asked of the settings classes
+    themselves (in the project's virtualenv), so a renamed setting fails these tests."""
+    python = ROOT / ".venv" / "bin" / "python"
+    if not python.exists():
+        missing("the project virtualenv (.venv)")
+    out = subprocess.run(
+        [str(python), str(ROOT / "scripts" / "settings_env.py")],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    return set(json.loads(out.stdout))
 
 
 @pytest.fixture(scope="session")
