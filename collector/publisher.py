@@ -7,15 +7,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from collector.metrics import DOCUMENTS_PUBLISHED
 from schemas.records import RawRecord, encode_raw
 from schemas.settings import KafkaSettings
 from schemas.topics import raw_topic
+
+
+@lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_for_key(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default partitioner (Java-compatible murmur2 of the key) with the hash
+    memoised: every record of a user carries the same key, and murmur2 is pure Python."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 class PublishError(Exception):
@@ -32,6 +47,7 @@ class RawPublisher:
             "max_batch_size": 1024 * 1024,
             "max_request_size": 8 * 1024 * 1024,
             "request_timeout_ms": 60_000,
+            "partitioner": partition_for_key,
         }
         options.update(producer_overrides)
         self._producer = AIOKafkaProducer(**settings.client_kwargs(), **options)

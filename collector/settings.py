@@ -46,8 +46,11 @@ class CollectorSettings(OuraOAuthSettings):
     overlap_days: int = Field(default=3, ge=0, validation_alias="COLLECTOR_OVERLAP_DAYS")
     initial_days: int = Field(default=30, ge=1, validation_alias="COLLECTOR_INITIAL_DAYS")
     user_concurrency: int = Field(default=16, ge=1, validation_alias="COLLECTOR_USER_CONCURRENCY")
+    # Requests in flight for the whole process. Oura's budget is ~17 requests/s sustained, which
+    # 8 requests at Oura's few hundred ms latency already exceed; more connections only add
+    # connection-pool overhead.
     request_concurrency: int = Field(
-        default=32, ge=1, validation_alias="COLLECTOR_REQUEST_CONCURRENCY"
+        default=8, ge=1, validation_alias="COLLECTOR_REQUEST_CONCURRENCY"
     )
     rate_limit_requests: int = Field(
         default=5000, ge=1, validation_alias="COLLECTOR_RATE_LIMIT_REQUESTS"
@@ -62,13 +65,16 @@ class CollectorSettings(OuraOAuthSettings):
     max_rate_limit_wait_s: float = Field(
         default=900.0, ge=0, validation_alias="COLLECTOR_MAX_RATE_LIMIT_WAIT_S"
     )
-    # Heart rate is ~500 rows a day: a 2-day window is about one page, and windows run
-    # concurrently where next_token pages cannot.
+    # Heart rate is ~500 rows a day and Oura pages it by ~1,000 rows: a window's pages follow
+    # each other, windows (and backfill chunks) run concurrently. Longer windows waste fewer
+    # requests on short last pages; 30 days is ~15 pages.
     heartrate_window_days: int = Field(
-        default=2, ge=1, validation_alias="COLLECTOR_HEARTRATE_WINDOW_DAYS"
+        default=30, ge=1, validation_alias="COLLECTOR_HEARTRATE_WINDOW_DAYS"
     )
+    # Daily documents come thousands to a page (OURA_API_V2.md §2.1: 2,141 in one page), so a
+    # year is a request or a few; each chunk advances `covered` once the broker acknowledged it.
     backfill_chunk_days: int = Field(
-        default=30, ge=1, validation_alias="COLLECTOR_BACKFILL_CHUNK_DAYS"
+        default=365, ge=1, validation_alias="COLLECTOR_BACKFILL_CHUNK_DAYS"
     )
 
     @model_validator(mode="after")

@@ -9,15 +9,16 @@ platform document per UTC day: `{"day": "YYYY-MM-DD", "rows": [...]}`."""
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from collector.metrics import OURA_REQUEST_SECONDS, OURA_REQUESTS
 from collector.oura._errors import NotGranted, Unauthorized, WindowFailed
@@ -29,6 +30,9 @@ Document = dict[str, Any]
 _MAX_PAGES = 10_000
 _PAD = timedelta(days=1)
 _HR_PAD = timedelta(hours=1)
+_DAY_MS = 86_400_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_BY_UNIX = itemgetter("timestamp_unix")
 
 
 class TokenSource(Protocol):
@@ -258,27 +262,34 @@ def retry_after_seconds(response: httpx.Response, *, fallback: float) -> float:
 
 def group_heartrate_by_day(rows: list[Document], start: date, end: date) -> list[Document]:
     """Heart-rate rows → one `{"day", "rows"}` document per UTC day in [start, end]."""
-    by_day: dict[str, list[Document]] = {}
-    low, high = start.isoformat(), end.isoformat()
+    by_day: dict[int, list[Document]] = {}
     for row in rows:
         unix_ms = row.get("timestamp_unix")
         if not isinstance(unix_ms, int):
             moment = datetime.fromisoformat(row["timestamp"])
             unix_ms = int(moment.timestamp() * 1000)
             row = {**row, "timestamp_unix": unix_ms}
-        day = datetime.fromtimestamp(unix_ms / 1000, UTC).date().isoformat()
-        if low <= day <= high:
-            by_day.setdefault(day, []).append(row)
-    return [
-        {"day": day, "rows": sorted(day_rows, key=lambda r: r["timestamp_unix"])}
-        for day, day_rows in sorted(by_day.items())
-    ]
+        day_rows = by_day.get(unix_ms // _DAY_MS)
+        if day_rows is None:
+            by_day[unix_ms // _DAY_MS] = [row]
+        else:
+            day_rows.append(row)
+    low = start.toordinal() - _EPOCH_ORDINAL
+    high = end.toordinal() - _EPOCH_ORDINAL
+    documents: list[Document] = []
+    for number in sorted(by_day):
+        if low <= number <= high:
+            day_rows = by_day[number]
+            day_rows.sort(key=_BY_UNIX)  # already in order from Oura: one linear pass
+            day = date.fromordinal(_EPOCH_ORDINAL + number).isoformat()
+            documents.append({"day": day, "rows": day_rows})
+    return documents
 
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return json.loads(response.content)
-    except ValueError as exc:
+        return orjson.loads(response.content)
+    except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
         raise MalformedPage(f"not JSON ({exc})") from None
 
 

@@ -6,7 +6,6 @@ today's activity grows minute by minute)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -20,6 +19,7 @@ from collector.simulator.data import (
     iso,
     iso_ms,
     local,
+    mode_of_run,
     utc_iso,
 )
 
@@ -72,25 +72,32 @@ def daily_activity(gen: Generator, user: UserProfile, day: date, now: datetime) 
     if elapsed <= 0:
         return []
     items = list(all_items[: min(1_440, elapsed)])
-    classes = [activity_class(m) for m in items]
+    classes = "".join(map(activity_class, items))
     core = gen.core(user, day)
     rng = gen.rng(user, "activity", day.toordinal())
 
     def seconds(code: str) -> int:
         return classes.count(code) * 60
 
-    def met_minutes(code: str) -> int:
-        return int(sum(m or 0.0 for m, c in zip(items, classes, strict=True) if c == code))
-
+    # One pass over the minutes; the sums below add the same values in the same order as
+    # per-quantity generator expressions would.
+    by_class: dict[str, list[float]] = {code: [] for code in "012345"}
+    active: list[float] = []
     steps = 0
+    weight = user.weight
     for met, code in zip(items, classes, strict=True):
+        by_class[code].append(met or 0.0)
         if code == "2":
             steps += 2
         elif met is not None and code >= "3":
             steps += int(min(170.0, (met - 1.9) * 42))
-    active_calories = int(
-        sum((m - 1) * user.weight / 60 for m in items if m is not None and m >= 2.0)
-    )
+        if met is not None and met >= 2.0:
+            active.append((met - 1) * weight / 60)
+
+    def met_minutes(code: str) -> int:
+        return int(sum(by_class[code]))
+
+    active_calories = int(sum(active))
     male = user.biological_sex == "male"
     bmr = 10 * user.weight + 625 * user.height - 5 * user.age + (5 if male else -161)
     total_calories = active_calories + int(bmr * len(items) / 1_440)
@@ -100,7 +107,8 @@ def daily_activity(gen: Generator, user: UserProfile, day: date, now: datetime) 
     target_meters = int(target_calories / walking)
     alerts = 0
     for hour_start in range(240, min(len(classes), 1_080), 60):
-        if all(c == "2" for c in classes[hour_start : hour_start + 60]):
+        hour = classes[hour_start : hour_start + 60]
+        if hour.count("2") == len(hour):
             alerts += 1
     class_5_min = "".join(_dominant_class(classes[i : i + 5]) for i in range(0, len(classes), 5))
     week = [gen.core(user, day - timedelta(days=k)) for k in range(7)]
@@ -155,9 +163,9 @@ def daily_activity(gen: Generator, user: UserProfile, day: date, now: datetime) 
     return [Timed(min(now, window + timedelta(days=1)), document)]
 
 
-def _dominant_class(codes: list[str]) -> str:
-    worn = [c for c in codes if c != "0"]
-    return Counter(worn).most_common(1)[0][0] if worn else "0"
+def _dominant_class(codes: str) -> str:
+    worn = codes.replace("0", "")
+    return mode_of_run(worn) if worn else "0"
 
 
 def daily_spo2(gen: Generator, user: UserProfile, day: date, now: datetime) -> list[Timed]:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -30,6 +31,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 # `fields` is ignored on these routes (OURA_API_V2.md §2.1).
 _NO_FIELDS = frozenset({"daily_resilience", "enhanced_tag"})
 _ALWAYS = ("id", "day", "timestamp")
+
+
+class DataResponse(JSONResponse):
+    """JSONResponse's bytes (compact, UTF-8, keys in insertion order) rendered by orjson: several
+    times faster on pages of thousands of documents or sample floats."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -88,7 +97,7 @@ def _single_handler(sim: Simulator, data_type: DataType) -> Handler:
         )
         if document is None:
             raise ApiError(404, {"detail": "Document not found."})
-        return JSONResponse(document)
+        return DataResponse(document)
 
     return handler
 
@@ -97,24 +106,21 @@ def _list_handler(sim: Simulator, tokens: PageTokens, data_type: DataType) -> Ha
     async def handler(request: Request) -> Response:
         user, scopes = authorize_request(sim, request, data_type)
         if data_type.query is QueryKind.SINGLE:
-            return JSONResponse(builders.personal_info(user, scopes))
+            return DataResponse(builders.personal_info(user, scopes))
         params = request.query_params
         raw_token = params.get("next_token")
         if raw_token:
             state = tokens.decode(raw_token, user_id=user.user_id, route=data_type.name)
         else:
             state = _initial_state(sim, user, data_type, params.get)
-        documents = _select(sim, user, data_type, state)
         size = (
             sim.config.heartrate_page_size
             if data_type.query is QueryKind.DATETIME
             else (sim.config.page_size)
         )
         offset = int(state["o"])
-        page = documents[offset : offset + size]
-        next_token = (
-            tokens.encode({**state, "o": offset + size}) if offset + size < len(documents) else None
-        )
+        page, total = _select_page(sim, user, data_type, state, offset, size)
+        next_token = tokens.encode({**state, "o": offset + size}) if offset + size < total else None
         fields = state.get("f")
         if fields and data_type.name not in _NO_FIELDS:
             wanted = set(fields) | set(_ALWAYS)
@@ -123,8 +129,8 @@ def _list_handler(sim: Simulator, tokens: PageTokens, data_type: DataType) -> Ha
         if malformed == "invalid_json":
             return Response('{"data": [{"id": ', media_type="application/json")
         if malformed == "missing_data":
-            return JSONResponse({"next_token": next_token, "items": page})
-        return JSONResponse({"data": page, "next_token": next_token})
+            return DataResponse({"next_token": next_token, "items": page})
+        return DataResponse({"data": page, "next_token": next_token})
 
     return handler
 
@@ -163,18 +169,34 @@ def _initial_state(
     return state
 
 
+def _select_page(
+    sim: Simulator,
+    user: UserProfile,
+    data_type: DataType,
+    state: dict[str, Any],
+    offset: int,
+    size: int,
+) -> tuple[list[Document], int]:
+    """One page of the query's ordered result, and the result's length. Heart rate builds only
+    the page's rows; other collections select from memoised per-day documents."""
+    if data_type.query is QueryKind.DATETIME:
+        now = sim.clock.now()
+        start = datetime.fromisoformat(state["s"])
+        end = datetime.fromisoformat(state["e"])
+        return sim.store.heartrate_slice(
+            user, start, end, now, offset, size, latest=bool(state.get("l"))
+        )
+    documents = _select(sim, user, data_type, state)
+    return documents[offset : offset + size], len(documents)
+
+
 def _select(
     sim: Simulator, user: UserProfile, data_type: DataType, state: dict[str, Any]
 ) -> list[Document]:
-    """The full, ordered result of the query; pages are slices of it."""
+    """The full, ordered result of a date (or undated) query; pages are slices of it."""
     now = sim.clock.now()
     if data_type.query is QueryKind.NONE:
         return builders.ring_configurations(sim.generator, user, now)
-    if data_type.query is QueryKind.DATETIME:
-        start = datetime.fromisoformat(state["s"])
-        end = datetime.fromisoformat(state["e"])
-        rows = sim.store.heartrate(user, start, end, now)
-        return rows[-1:] if state.get("l") else rows
     start_bound = _bound(state["s"])
     end_bound = _bound(state["e"])
     quirks = sim.config.quirks

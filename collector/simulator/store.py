@@ -5,17 +5,60 @@ syncs and edits; ids stay, content changes)."""
 from __future__ import annotations
 
 import copy
-from datetime import UTC, date, datetime, timedelta
+from bisect import bisect_left
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 from collector.simulator import builders
-from collector.simulator.data import Document, Generator, UserProfile, clamp, days
+from collector.simulator.data import (
+    HEARTRATE_SOURCES,
+    Document,
+    Generator,
+    HeartrateDay,
+    UserProfile,
+    clamp,
+    days,
+)
 
 REVISABLE_DAYS = 2
 # Older days can no longer change with the clock (rest mode lasts at most a week), so their
-# documents are built once and memoised; paging re-selects the whole range on every page.
+# documents are built once and memoised; paging re-selects the range from those on every page
+# (cheap), while heart rate builds only the rows of the page asked for.
 SETTLED_AFTER_DAYS = 8
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _ceil_seconds(delta: timedelta) -> int:
+    """Whole seconds s with s >= delta exactly: row offsets at or after `delta`."""
+    return -(-(delta // _MICROSECOND) // 1_000_000)
+
+
+@lru_cache(maxsize=1)
+def _clock_strings() -> tuple[str, ...]:
+    """Every second of a day as HH:MM:SS (5 MB, built once): formatting the ~900k heart-rate
+    timestamps of a five-year backfill becomes a lookup."""
+    return tuple(f"{s // 3_600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+
+
+def heartrate_documents(hr: HeartrateDay, low: int, high: int) -> list[Document]:
+    """Rows low..high-1 of a day as API documents (`builders.heartrate_row`, in bulk)."""
+    clock = _clock_strings()
+    prefix = hr.day.isoformat() + "T"
+    base_ms = (hr.day.toordinal() - _EPOCH_ORDINAL) * 86_400_000
+    sources = HEARTRATE_SOURCES
+    return [
+        {
+            "bpm": bpm,
+            "source": sources[code],
+            "timestamp": prefix + clock[offset] + "+00:00",
+            "timestamp_unix": base_ms + offset * 1_000,
+        }
+        for offset, bpm, code in zip(
+            hr.offsets[low:high], hr.bpm[low:high], hr.sources[low:high], strict=True
+        )
+    ]
 
 
 class DocumentStore:
@@ -67,14 +110,50 @@ class DocumentStore:
         self, user: UserProfile, start: datetime, end: datetime, now: datetime
     ) -> list[Document]:
         """Rows with start <= timestamp < end that have happened by `now` (UTC)."""
+        rows, _ = self.heartrate_slice(user, start, end, now)
+        return rows
+
+    def heartrate_slice(
+        self,
+        user: UserProfile,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        offset: int = 0,
+        limit: int | None = None,
+        *,
+        latest: bool = False,
+    ) -> tuple[list[Document], int]:
+        """Rows offset .. offset+limit-1 of `heartrate(user, start, end, now)` (only the last
+        row when `latest`), and how many rows the whole query has. Only the requested rows are
+        turned into documents, so paging through a long range costs each row once."""
         end = min(end, now + timedelta(microseconds=1))
         first = max(start.date() - timedelta(days=1), user.data_since - timedelta(days=1))
-        out: list[Document] = []
+        spans: list[tuple[HeartrateDay, int, int]] = []
         for day in days(first, end.date()):
-            for moment, bpm, source in self.generator.heartrate_rows(user, day):
-                if start <= moment < end:
-                    out.append(builders.heartrate_row(moment, bpm, source))
-        return out
+            midnight = datetime.combine(day, time(0), UTC)
+            hr = self.generator.heartrate_day(user, day)
+            low = bisect_left(hr.offsets, _ceil_seconds(start - midnight))
+            high = bisect_left(hr.offsets, _ceil_seconds(end - midnight))
+            if low < high:
+                spans.append((hr, low, high))
+        total = sum(high - low for _, low, high in spans)
+        if latest and spans:
+            hr, _, high = spans[-1]
+            spans, total = [(hr, high - 1, high)], 1
+        remaining = total - offset if limit is None else min(limit, total - offset)
+        out: list[Document] = []
+        for hr, low, high in spans:
+            if remaining <= 0:
+                break
+            if offset >= high - low:
+                offset -= high - low
+                continue
+            take = min(high - low - offset, remaining)
+            out.extend(heartrate_documents(hr, low + offset, low + offset + take))
+            remaining -= take
+            offset = 0
+        return out, total
 
     def find(
         self, user: UserProfile, type_name: str, document_id: str, now: datetime, revision: int
