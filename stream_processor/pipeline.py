@@ -1,13 +1,19 @@
 """One batch of raw records, from bytes to committed rows: the processor's core, used by both the
 faust worker and the replay command.
 
-    decode (codec) → validate → dead-letter the bad ones
-    → one PostgreSQL transaction: upsert each table, recompute trends, publish trend events
-    → commit
+    prepare: decode (codec) → validate → canonical JSON, serialized once (its bytes are both
+             the content hash's input and the jsonb parameter) → typed columns
+    write:   one PostgreSQL transaction: upsert each table, NOTIFY myhealth_user_changed for
+             every user whose rows changed (delivered at commit), recompute trends, publish
+             trend events and dead letters → commit
 
-`process` returns only when the batch's transaction committed: the caller acknowledges the
-offsets afterwards (at-least-once). A database or broker failure is retried with capped
-exponential backoff, for as long as it takes; the only way out without a commit is
+`prepare` is CPU only and yields to the event loop now and then, so callers (the faust agent,
+the replay) decode batch N+1 while batch N's transaction waits on PostgreSQL or the broker;
+`write` runs one batch at a time, in order.
+
+`process` (prepare + write) returns only when the batch's transaction committed: the caller
+acknowledges the offsets afterwards (at-least-once). A database or broker failure is retried
+with capped exponential backoff, for as long as it takes; the only way out without a commit is
 cancellation (shutdown), and then nothing may be acknowledged.
 
 Trend events and dead letters are sent and acknowledged by the broker *before* the commit: if
@@ -26,7 +32,7 @@ import hashlib
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +41,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from schemas.codec import CodecError
-from schemas.records import RawRecord, canonical_json, decode_raw, encode_trend
+from schemas.records import canonical_json, decode_raw, encode_trend
 from schemas.topics import DLQ, TRENDS, data_type_of
 from stream_processor import metrics, trends
 from stream_processor.dlq import DeadLetter
@@ -43,6 +49,7 @@ from stream_processor.storage.documents import (
     DocumentRow,
     existing_users,
     newest_per_key,
+    notify_users_changed,
     to_row,
     upsert_documents,
 )
@@ -74,9 +81,22 @@ class Incoming:
 
 @dataclass(slots=True)
 class _Valid:
+    """A record that passed validation, reduced to its row: the decoded document is dropped as
+    soon as its JSON and typed values are taken, which keeps a batch's memory small."""
+
     incoming: Incoming
-    record: RawRecord
+    data_type: str
     row: DocumentRow
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch decoded and validated, ready for its transaction (see `BatchProcessor.write`)."""
+
+    batch: Sequence[Incoming]
+    valid: list[_Valid]
+    dead: list[DeadLetter]
+    started: float
 
 
 @dataclass(slots=True)
@@ -94,6 +114,9 @@ class BatchResult:
 class DataRefused(Exception):
     """PostgreSQL refused a record's values (e.g. a number out of a column's range)."""
 
+
+_YIELD_EVERY = 32
+"""Records decoded between two yields to the event loop in `BatchProcessor.prepare`."""
 
 _DATA_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.DataError,
@@ -123,45 +146,63 @@ class BatchProcessor:
 
     async def process(self, batch: Sequence[Incoming]) -> BatchResult:
         """Persist one batch; returns after its transaction committed (see module docstring)."""
+        return await self.write(await self.prepare(batch))
+
+    async def prepare(self, batch: Sequence[Incoming]) -> Prepared:
+        """Decode and validate a batch (pure CPU). It yields to the event loop every few records
+        so that a previous batch's transaction, waiting on PostgreSQL or the broker, goes on
+        meanwhile: callers overlap `prepare` of batch N+1 with `write` of batch N."""
         started = time.perf_counter()
-        result = BatchResult(consumed=len(batch))
-        valid, dead = self._decode(batch)
-        await self._retrying(lambda: self._persist(valid, dead, result), result)
-        self._observe(batch, time.perf_counter() - started)
-        return result
-
-    # -- decode and validate (pure CPU, once per batch) ------------------------------------------
-
-    def _decode(self, batch: Sequence[Incoming]) -> tuple[list[_Valid], list[DeadLetter]]:
         valid: list[_Valid] = []
         dead: list[DeadLetter] = []
-        for incoming in batch:
-            data_type = self._data_type(incoming.topic)
-            try:
-                record = decode_raw(incoming.value)
-                if record.data_type != data_type:
-                    raise ValidationError(
-                        record.data_type, [f"a {record.data_type} record on {incoming.topic}"]
-                    )
-                key = validate(record)
-                text = canonical_json(record.document)
-                row = to_row(
-                    data_type,
-                    record.user_id,
-                    key,
-                    record.document,
-                    text.decode(),
-                    hashlib.sha256(text).digest(),
-                    record.fetched_at,
-                )
-            except (CodecError, ValidationError) as exc:
-                dead.append(self._dead(incoming, exc, data_type))
-            except Exception as exc:  # a bug or an input nobody foresaw: refuse, do not stop
-                log.exception("unexpected error decoding a record", extra=_where(incoming))
-                dead.append(self._dead(incoming, exc, data_type))
+        for index, incoming in enumerate(batch):
+            if index and not index % _YIELD_EVERY:
+                await asyncio.sleep(0)
+            outcome = self._decode_one(incoming)
+            if isinstance(outcome, DeadLetter):
+                dead.append(outcome)
             else:
-                valid.append(_Valid(incoming, record, row))
-        return valid, dead
+                valid.append(outcome)
+        return Prepared(batch, valid, dead, started)
+
+    async def write(self, prepared: Prepared) -> BatchResult:
+        """Persist a prepared batch; returns after its transaction committed, retrying until it
+        does (see the module docstring). Writes must be called one at a time, in batch order."""
+        result = BatchResult(consumed=len(prepared.batch))
+        await self._retrying(lambda: self._persist(prepared.valid, prepared.dead, result), result)
+        self._observe(prepared.batch, time.perf_counter() - prepared.started)
+        return result
+
+    # -- decode and validate (pure CPU) -----------------------------------------------------------
+
+    def _decode_one(self, incoming: Incoming) -> _Valid | DeadLetter:
+        data_type = self._data_type(incoming.topic)
+        try:
+            record = decode_raw(incoming.value)
+            if record.data_type != data_type:
+                raise ValidationError(
+                    record.data_type, [f"a {record.data_type} record on {incoming.topic}"]
+                )
+            key = validate(record)
+            try:
+                text = canonical_json(record.document)
+            except TypeError as exc:  # orjson: a non-string key, an int beyond 64 bits
+                raise ValidationError(data_type, [f"not representable as JSON: {exc}"]) from exc
+            row = to_row(
+                data_type,
+                record.user_id,
+                key,
+                record.document,
+                text.decode(),
+                hashlib.sha256(text).digest(),
+                record.fetched_at,
+            )
+        except (CodecError, ValidationError) as exc:
+            return self._dead(incoming, exc, data_type)
+        except Exception as exc:  # a bug or an input nobody foresaw: refuse, do not stop
+            log.exception("unexpected error decoding a record", extra=_where(incoming))
+            return self._dead(incoming, exc, data_type)
+        return _Valid(incoming, data_type, row)
 
     def _data_type(self, topic: str) -> str:
         try:
@@ -230,14 +271,14 @@ class BatchProcessor:
         result: BatchResult,
     ) -> None:
         async with conn.transaction():
-            users = await existing_users(conn, (v.record.user_id for v in valid))
+            users = await existing_users(conn, (v.row.user_id for v in valid))
             by_type: dict[str, list[DocumentRow]] = defaultdict(list)
             for item in valid:
-                if item.record.user_id in users:
-                    by_type[item.record.data_type].append(item.row)
+                if item.row.user_id in users:
+                    by_type[item.data_type].append(item.row)
                 else:
                     result.skipped += 1
-                    metrics.SKIPPED.labels(item.record.data_type, "unknown_user").inc()
+                    metrics.SKIPPED.labels(item.data_type, "unknown_user").inc()
             if result.skipped:
                 log.warning(
                     "records of users without an account were not written",
@@ -251,6 +292,7 @@ class BatchProcessor:
                 result.unchanged += len(rows) - len(written)
                 metrics.PERSISTED.labels(data_type).inc(len(written))
                 metrics.UNCHANGED.labels(data_type).inc(len(rows) - len(written))
+            await notify_users_changed(conn, (user for user, _, _ in changed))
             fresh = await trends.recompute(conn, changed)
             await self._publish(fresh, dead)
             result.changed_days = changed
@@ -296,7 +338,7 @@ class BatchProcessor:
                 letter = self._dead(
                     item.incoming,
                     DataRefused(f"{type(exc).__name__}: {exc}"),
-                    item.record.data_type,
+                    item.data_type,
                 )
                 await self._publish([], [letter])
                 refused.append(letter)
@@ -313,8 +355,8 @@ class BatchProcessor:
     # -- after the commit -------------------------------------------------------------------------
 
     def _observe(self, batch: Sequence[Incoming], seconds: float) -> None:
-        for incoming in batch:
-            metrics.CONSUMED.labels(self._data_type(incoming.topic)).inc()
+        for topic, count in Counter(incoming.topic for incoming in batch).items():
+            metrics.CONSUMED.labels(self._data_type(topic)).inc(count)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(seconds)
         stamps = [i.timestamp_ms for i in batch if i.timestamp_ms is not None]

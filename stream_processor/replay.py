@@ -37,6 +37,7 @@ Disaster recovery (rebuilding the database):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -144,21 +145,33 @@ async def _run(
     stats = ReplayStats()
     started = time.perf_counter()
     log.info("replay started", extra={"topics": names, "partitions": len(partitions)})
-    while remaining:
-        fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch_size)
-        batch = [
-            Incoming(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
-            for tp, messages in fetched.items()
-            for m in messages
-            if m.offset < ends[tp]
-        ]
-        if batch:
-            result = await processor.process(batch)
-            _add(stats, result, len(batch))
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
-                consumer.pause(tp)
+    # Batch N+1 is fetched and decoded while batch N's transaction runs; writes stay in order.
+    writing: asyncio.Task[BatchResult] | None = None
+    try:
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch_size)
+            batch = [
+                Incoming(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
+                for tp, messages in fetched.items()
+                for m in messages
+                if m.offset < ends[tp]
+            ]
+            if batch:
+                prepared = await processor.prepare(batch)
+                if writing is not None:
+                    _add(stats, await writing)
+                writing = asyncio.create_task(processor.write(prepared))
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+                    consumer.pause(tp)
+        if writing is not None:
+            _add(stats, await writing)
+            writing = None
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+            await asyncio.wait([writing])
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -192,8 +205,8 @@ async def _seek(
         consumer.seek(tp, hit.offset if hit is not None else ends[tp])
 
 
-def _add(stats: ReplayStats, result: BatchResult, size: int) -> None:
-    stats.records += size
+def _add(stats: ReplayStats, result: BatchResult) -> None:
+    stats.records += result.consumed
     stats.batches += 1
     for name in ("persisted", "unchanged", "dead_lettered", "skipped", "trends"):
         setattr(stats, name, getattr(stats, name) + getattr(result, name))

@@ -203,6 +203,27 @@ class DocumentRow:
     fetched_at: datetime
 
 
+def _heartrate_typed(document: dict[str, Any]) -> tuple[Any, ...]:
+    """COLUMNS["heartrate"] in one pass over the day's rows instead of one pass per column."""
+    rows = document.get("rows") or ()
+    bpm = [value for row in rows if (value := row.get("bpm")) is not None]
+    if not bpm:
+        return (len(rows), None, None, None)
+    return (len(rows), int(min(bpm)), int(max(bpm)), float(round(sum(bpm) / len(bpm), 3)))
+
+
+# Types whose typed columns are cheaper to extract together (same values as COLUMNS gives).
+_TYPED: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {"heartrate": _heartrate_typed}
+
+
+def typed_values(data_type: str, document: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of COLUMNS[data_type] for a document, in column order."""
+    together = _TYPED.get(data_type)
+    if together is not None:
+        return together(document)
+    return tuple(column.extract(document) for column in COLUMNS[data_type])
+
+
 def to_row(
     data_type: str,
     user_id: str,
@@ -215,7 +236,7 @@ def to_row(
     """Extract the typed columns of a validated document."""
     day_field = get(data_type).day_field
     day = document.get(day_field) if day_field else None
-    typed = tuple(column.extract(document) for column in COLUMNS[data_type])
+    typed = typed_values(data_type, document)
     return DocumentRow(user_id, key, day, typed, document_json, content_hash, fetched_at)
 
 
@@ -245,11 +266,8 @@ def upsert_sql(data_type: str) -> str:
     )
 
 
-def _arguments(rows: Sequence[DocumentRow], width: int) -> list[list[Any]]:
-    typed_columns: list[list[Any]] = [[] for _ in range(width)]
-    for row in rows:
-        for index, value in enumerate(row.typed):
-            typed_columns[index].append(value)
+def _arguments(rows: Sequence[DocumentRow], width: int) -> list[Any]:
+    typed_columns = list(zip(*(row.typed for row in rows), strict=True)) or [()] * width
     return [
         [r.user_id for r in rows],
         [r.key for r in rows],
@@ -292,3 +310,18 @@ async def existing_users(conn: asyncpg.Connection, user_ids: Iterable[str]) -> s
         return set()
     rows = await conn.fetch("SELECT id::text FROM users WHERE id = ANY($1::uuid[])", ids)
     return {r[0] for r in rows}
+
+
+USER_CHANGED_CHANNEL = "myhealth_user_changed"
+"""The gateway drops its cached dashboards of a user announced here (gateway.cache)."""
+
+
+async def notify_users_changed(conn: asyncpg.Connection, user_ids: Iterable[str]) -> None:
+    """NOTIFY each user's id on USER_CHANGED_CHANNEL. Inside a transaction PostgreSQL delivers
+    the notifications at commit, and not at all on rollback: listeners hear only of data that
+    is really there."""
+    ids = sorted(set(user_ids))
+    if ids:
+        await conn.execute(
+            f"SELECT pg_notify('{USER_CHANGED_CHANNEL}', u) FROM unnest($1::text[]) AS u", ids
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -11,7 +12,12 @@ import pytest
 from schemas.data_types import DATA_TYPES
 from schemas.examples import example_document
 from schemas.records import RawRecord
-from stream_processor.storage.documents import COLUMNS
+from stream_processor.storage.documents import (
+    COLUMNS,
+    USER_CHANGED_CHANNEL,
+    notify_users_changed,
+    typed_values,
+)
 from stream_processor.trends import compute_trend
 from stream_processor.validation import ValidationError, validate
 
@@ -89,3 +95,41 @@ async def test_typed_columns_match_the_migrated_tables(db: asyncpg.Pool) -> None
             for c in columns
         }
         assert typed == expected, table
+
+
+def test_heartrate_columns_extracted_in_one_pass_equal_the_column_definitions() -> None:
+    for seed in range(5):
+        doc = example_document("heartrate", day=date(2025, 3, 1), seed=seed)
+        expected = tuple(column.extract(doc) for column in COLUMNS["heartrate"])
+        assert typed_values("heartrate", doc) == expected
+    assert typed_values("heartrate", {"day": "2025-03-01", "rows": []}) == (0, None, None, None)
+
+
+async def test_changed_users_are_notified_at_commit_only(db: asyncpg.Pool) -> None:
+    heard: list[str] = []
+
+    def hear(*args: object) -> None:
+        heard.append(str(args[3]))
+
+    listener = await db.acquire()
+    try:
+        await listener.add_listener(USER_CHANGED_CHANNEL, hear)
+        async with db.acquire() as conn:
+            async with conn.transaction():
+                await notify_users_changed(conn, [USER, USER])
+                await asyncio.sleep(0.2)
+                assert heard == []  # nothing before the commit
+            await asyncio.sleep(0.2)
+            with pytest.raises(RuntimeError):
+                async with conn.transaction():
+                    await notify_users_changed(conn, ["rolled-back"])
+                    raise RuntimeError
+        for _ in range(50):
+            if heard:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        assert heard == [USER]  # once per user, and nothing from the rolled-back transaction
+    finally:
+        await listener.remove_listener(USER_CHANGED_CHANNEL, hear)
+        await db.release(listener)
