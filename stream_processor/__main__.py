@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from aiokafka.errors import KafkaError
+from asyncpg import PostgresError
 from pydantic import ValidationError
 
 from schemas.logs import configure_logging
@@ -46,12 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invalid configuration: {exc}", file=sys.stderr)  # noqa: T201 - CLI error
         return 2
     configure_logging("stream_processor", settings.log_level)
-    if args.command == "worker":
-        from stream_processor.worker import run_worker
-
-        asyncio.run(run_worker(settings, kafka, db))
-        return 0
     try:
+        if args.command == "worker":
+            from stream_processor.worker import run_worker
+
+            asyncio.run(run_worker(settings, kafka, db))
+            return 0
         stats = asyncio.run(
             replay_module.replay(
                 settings,
@@ -65,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except replay_module.ReplayError as exc:
         print(f"replay: {exc}", file=sys.stderr)  # noqa: T201 - CLI error
         return 2
+    except (KafkaError, OSError, PostgresError) as exc:
+        # A dependency that cannot be reached: one line naming it, not a traceback.
+        print(f"{args.command}: cannot proceed: {type(exc).__name__}: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except KeyboardInterrupt:
+        return 130
     summary = {**asdict(stats), "records_per_s": round(stats.records_per_s, 1)}
     log.info("replay finished", extra=summary)
     print(json.dumps(summary))  # noqa: T201 - the command's result, for people and scripts

@@ -112,9 +112,9 @@ async def replay(
         fetch_max_bytes=32 * 1024 * 1024,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    await publisher.start()
-    await consumer.start()
     try:
+        await publisher.start()
+        await consumer.start()
         processor = BatchProcessor(
             pool,
             publisher,
