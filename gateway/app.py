@@ -1,5 +1,5 @@
 """The application factory: `create_app(settings) -> FastAPI`, with an asyncpg pool opened in the
-lifespan."""
+lifespan (wrapped by gateway.db.TimedPool, which times every query)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector.tokens import OuraOAuthClient, TokenCipher
 from gateway.cache import InvalidationListener, UserCache
+from gateway.db import TimedPool
 from gateway.deps import Services
 from gateway.errors import install_error_handlers
 from gateway.metrics import MetricsMiddleware, track_pool
@@ -106,13 +107,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(
+        raw_pool = await asyncpg.create_pool(
             **db.asyncpg_kwargs(),
             min_size=min(settings.db_pool_min, settings.db_pool_max),
             max_size=settings.db_pool_max,
         )
-        assert pool is not None
-        track_pool(pool)
+        assert raw_pool is not None
+        track_pool(raw_pool)
+        pool = TimedPool(raw_pool)
         cache = UserCache(settings.cache_ttl_s)
         listener = InvalidationListener(cache, db.asyncpg_kwargs())
         keys = settings.token_encryption_keys.get_secret_value().strip()
@@ -133,7 +135,7 @@ def create_app(
         finally:
             await listener.stop()
             await services.oauth.aclose()
-            await pool.close()
+            await raw_pool.close()
 
     app = FastAPI(
         title="myHealth gateway",

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route template, method and status; latency; DB pool use.
+"""Prometheus metrics: requests by route template, method and status; latency; DB pool use and
+query latency (observed by gateway.db.TimedPool).
 
 A pure ASGI middleware (not BaseHTTPMiddleware) so measuring costs microseconds. With several
 uvicorn workers in one container set PROMETHEUS_MULTIPROC_DIR: /metrics then aggregates every
@@ -40,6 +41,17 @@ DB_POOL_IN_USE = Gauge(
 DB_POOL_SIZE = Gauge(
     "gateway_db_pool_connections", "asyncpg pool connections open", multiprocess_mode="livesum"
 )
+DB_POOL_MAX = Gauge(
+    "gateway_db_pool_connections_max",
+    "asyncpg pool size limit (GATEWAY_DB_POOL_MAX)",
+    multiprocess_mode="livesum",
+)
+DB_QUERY_DURATION = Histogram(
+    "gateway_db_query_duration_seconds",
+    "Database query latency by the gateway function that issued the query",
+    ["query"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 CACHE_HITS = Counter("gateway_cache_hits_total", "Per-process cache hits", ["cache"])
 LOGIN_FAILURES = Counter("gateway_login_failures_total", "Failed logins by reason", ["reason"])
 
@@ -48,6 +60,7 @@ def track_pool(pool: Any) -> None:
     """Point the pool gauges at a live pool (read when scraped)."""
     DB_POOL_IN_USE.set_function(lambda: pool.get_size() - pool.get_idle_size())
     DB_POOL_SIZE.set_function(lambda: pool.get_size())
+    DB_POOL_MAX.set_function(lambda: pool.get_max_size())
 
 
 def render_metrics() -> tuple[bytes, str]:

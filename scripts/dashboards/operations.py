@@ -346,14 +346,36 @@ def services() -> Dashboard:
             )
         ],
         draw="bars",
+        width=8,
+    )
+    db_latency = Panel(
+        "Database query latency p50/p95/p99 by query (gateway)",
+        _quantiles("gateway_db_query_duration_seconds", by="query"),
+        unit="s",
+        description="Time PostgreSQL takes to answer each gateway query (a cursor: its first "
+        "rows), named after the function that issues it; the wait for a pooled connection is "
+        "not included (see the pool panel).",
+    )
+    db_queries = Panel(
+        "Database queries per second by query (gateway)",
+        [
+            PromQL(
+                f"sum by (query) (rate(gateway_db_query_duration_seconds_count[{RATE}]))",
+                legend="{{query}}",
+            )
+        ],
+        unit="reqps",
+        stack=True,
     )
     pool = Panel(
         "Database pool (gateway)",
         [
             PromQL("sum(gateway_db_pool_connections_in_use)", legend="in use"),
             PromQL("sum(gateway_db_pool_connections)", legend="open"),
+            PromQL("sum(gateway_db_pool_connections_max)", legend="limit"),
         ],
         unit="short",
+        description="In use at the limit means requests queue for a connection.",
     )
     db_health = Panel(
         "Processor database batches: latency and retries",
@@ -375,6 +397,7 @@ def services() -> Dashboard:
             )
         ],
         unit="percentunit",
+        width=8,
     )
     memory = Panel(
         "Resident memory",
@@ -385,17 +408,20 @@ def services() -> Dashboard:
             )
         ],
         unit="bytes",
+        width=8,
     )
     return Dashboard(
         uid="myhealth-services",
         title="myHealth: service health",
-        description="Availability, request rate, latency, errors, restarts and database pools.",
+        description="Availability, request rate, latency, errors, database queries and pools, "
+        "restarts.",
         time_from="now-6h",
         refresh="30s",
         variables=[SERVICE],
         rows=[
             Row("Availability", [up, requests]),
             Row("Gateway", [latency, errors, statuses, slow_routes]),
-            Row("Processes", [restarts, pool, db_health, cpu, memory]),
+            Row("Database", [db_latency, db_queries, pool, db_health]),
+            Row("Processes", [restarts, cpu, memory]),
         ],
     )
