@@ -70,6 +70,12 @@ def _one(block: Any) -> dict[str, Any]:
     return block
 
 
+def _assert_customer_key(mod: dict[str, Any], ref: str) -> None:
+    """The reference is the ARN of the module's own customer key, made by modules/kms (rotated)."""
+    assert ref == "${module.kms.arn}", ref
+    assert mod["module"]["kms"]["source"] == "../kms"
+
+
 @pytest.fixture(scope="module")
 def hcl(hcl2_module: Any) -> Any:
     return hcl2_module
@@ -133,11 +139,12 @@ def test_rds_module(hcl: Any) -> None:
     mod = _module_dir(hcl, TF / "modules" / "rds")
     db = mod["resource"]["aws_db_instance"]["this"]
     assert db["engine"] == "postgres"
-    assert db["storage_encrypted"] is True and db["kms_key_id"].startswith("${aws_kms_key.")
+    assert db["storage_encrypted"] is True
+    _assert_customer_key(mod, db["kms_key_id"])
     assert db["publicly_accessible"] is False
     assert db["manage_master_user_password"] is True, "no password in the Terraform state"
     assert db["performance_insights_enabled"] is True
-    assert db["performance_insights_kms_key_id"].startswith("${aws_kms_key.")
+    _assert_customer_key(mod, db["performance_insights_kms_key_id"])
     assert db["final_snapshot_identifier"]
     assert db["multi_az"] == "${var.multi_az}"
     assert db["deletion_protection"] == "${var.deletion_protection}"
@@ -159,7 +166,7 @@ def test_msk_module(hcl: Any) -> None:
     cluster = mod["resource"]["aws_msk_cluster"]["this"]
     assert cluster["number_of_broker_nodes"] == 3
     enc = _one(cluster["encryption_info"])
-    assert enc["encryption_at_rest_kms_key_arn"].startswith("${aws_kms_key.")
+    _assert_customer_key(mod, enc["encryption_at_rest_kms_key_arn"])
     transit = _one(enc["encryption_in_transit"])
     assert transit["client_broker"] == "TLS" and transit["in_cluster"] is True
     auth = _one(cluster["client_authentication"])
@@ -196,6 +203,7 @@ def test_eks_module(hcl: Any) -> None:
     mod = _module_dir(hcl, TF / "modules" / "eks")
     cluster = mod["resource"]["aws_eks_cluster"]["this"]
     assert _one(cluster["encryption_config"])["resources"] == ["secrets"]
+    _assert_customer_key(mod, _one(_one(cluster["encryption_config"])["provider"])["key_arn"])
     assert len(cluster["enabled_cluster_log_types"]) == 5
     assert _one(cluster["vpc_config"])["endpoint_private_access"] is True
     lt = mod["resource"]["aws_launch_template"]["node"]
@@ -213,7 +221,27 @@ def test_ecr_module(hcl: Any) -> None:
     assert repo["image_tag_mutability"] == "IMMUTABLE"
     assert _one(repo["image_scanning_configuration"])["scan_on_push"] is True
     assert _one(repo["encryption_configuration"])["encryption_type"] == "KMS"
+    _assert_customer_key(mod, _one(repo["encryption_configuration"])["kms_key"])
     assert "aws_ecr_lifecycle_policy" in mod["resource"]
+
+
+def test_kms_module(hcl: Any) -> None:
+    """Every customer key (RDS, MSK, EKS, ECR, secrets, logs) comes from modules/kms: rotated, with
+    the account-administration statement in its policy."""
+    mod = _module_dir(hcl, TF / "modules" / "kms")
+    key = mod["resource"]["aws_kms_key"]["this"]
+    assert key["enable_key_rotation"] is True
+    assert key["policy"] == "${data.aws_iam_policy_document.this.json}"
+    doc = _load(hcl, TF / "modules" / "kms" / "main.tf")
+    policies = {
+        n: b for block in doc["data"] for n, b in block.get("aws_iam_policy_document", {}).items()
+    }
+    admin = policies["this"]["statement"][0]
+    assert admin["sid"] == "AccountAdministration" and admin["actions"] == ["kms:*"]
+    for name in ("rds", "msk", "eks", "ecr", "secrets-manager"):
+        assert _module_dir(hcl, TF / "modules" / name)["module"]["kms"]["source"] == "../kms", name
+    platform = _module_dir(hcl, TF / "modules" / "platform")["module"]
+    assert platform["logs_kms"]["source"] == "../kms"
 
 
 def test_networking_module(hcl: Any) -> None:
@@ -244,7 +272,7 @@ def test_secrets_never_hold_values(hcl: Any) -> None:
     mod = _module_dir(hcl, TF / "modules" / "secrets-manager")
     secrets = mod["resource"]["aws_secretsmanager_secret"]
     for secret in secrets.values():
-        assert secret["kms_key_id"].startswith("${aws_kms_key.")
+        _assert_customer_key(mod, secret["kms_key_id"])
     scram = secrets["kafka_scram"]["name"]
     assert scram.startswith("AmazonMSK_"), "MSK only associates secrets named AmazonMSK_*"
 

@@ -1,28 +1,14 @@
 # One image repository for every environment: images are built once and promoted by digest.
 
-data "aws_partition" "kms" {}
-data "aws_caller_identity" "kms" {}
-
-data "aws_iam_policy_document" "kms" {
-  # checkov:skip=CKV_AWS_109:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_111:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_356:A KMS key policy's resource "*" is the key itself, not every resource.
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.kms.partition}:iam::${data.aws_caller_identity.kms.account_id}:root"]
-    }
-  }
+module "kms" {
+  source      = "../kms"
+  description = "${var.name} ECR images"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "ecr" {
-  description         = "${var.name} ECR images"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.kms.json
-  tags                = var.tags
+moved {
+  from = aws_kms_key.ecr
+  to   = module.kms.aws_kms_key.this
 }
 
 resource "aws_ecr_repository" "this" {
@@ -35,7 +21,7 @@ resource "aws_ecr_repository" "this" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.ecr.arn
+    kms_key         = module.kms.arn
   }
 
   tags = var.tags

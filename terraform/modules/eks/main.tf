@@ -2,43 +2,27 @@
 # IMDSv2-only launch templates with encrypted volumes, the OIDC provider for IRSA, core add-ons.
 
 data "aws_partition" "current" {}
-data "aws_caller_identity" "current" {}
 
-data "aws_iam_policy_document" "kms" {
-  # checkov:skip=CKV_AWS_109:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_111:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_356:A KMS key policy's resource "*" is the key itself, not every resource.
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-  statement {
-    sid       = "CloudWatchLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.amazonaws.com"]
-    }
-  }
+module "kms" {
+  source      = "../kms"
+  description = "${var.name} EKS secrets and control-plane logs"
+  extra_statements = [{
+    sid        = "CloudWatchLogs"
+    actions    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    principals = ["logs.amazonaws.com"]
+  }]
+  tags = var.tags
 }
 
-resource "aws_kms_key" "eks" {
-  description         = "${var.name} EKS secrets and control-plane logs"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.kms.json
-  tags                = var.tags
+moved {
+  from = aws_kms_key.eks
+  to   = module.kms.aws_kms_key.this
 }
 
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = "/aws/eks/${var.name}/cluster"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.eks.arn
+  kms_key_id        = module.kms.arn
   tags              = var.tags
 }
 
@@ -81,7 +65,7 @@ resource "aws_eks_cluster" "this" {
   encryption_config {
     resources = ["secrets"]
     provider {
-      key_arn = aws_kms_key.eks.arn
+      key_arn = module.kms.arn
     }
   }
 
@@ -167,7 +151,7 @@ resource "aws_launch_template" "node" {
       volume_size           = each.value.disk_size_gib
       volume_type           = "gp3"
       encrypted             = true
-      kms_key_id            = aws_kms_key.eks.arn
+      kms_key_id            = module.kms.arn
       delete_on_termination = true
     }
   }

@@ -3,29 +3,15 @@
 # factor 3 with min.insync.replicas 2 (acks=all survives one broker down), Prometheus exporters
 # and broker logs.
 
-data "aws_partition" "kms" {}
-data "aws_caller_identity" "kms" {}
-
-data "aws_iam_policy_document" "kms" {
-  # checkov:skip=CKV_AWS_109:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_111:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_356:A KMS key policy's resource "*" is the key itself, not every resource.
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.kms.partition}:iam::${data.aws_caller_identity.kms.account_id}:root"]
-    }
-  }
+module "kms" {
+  source      = "../kms"
+  description = "${var.name} MSK data at rest"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "msk" {
-  description         = "${var.name} MSK data at rest"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.kms.json
-  tags                = var.tags
+moved {
+  from = aws_kms_key.msk
+  to   = module.kms.aws_kms_key.this
 }
 
 resource "aws_security_group" "this" {
@@ -101,7 +87,7 @@ resource "aws_msk_cluster" "this" {
   }
 
   encryption_info {
-    encryption_at_rest_kms_key_arn = aws_kms_key.msk.arn
+    encryption_at_rest_kms_key_arn = module.kms.arn
     encryption_in_transit {
       client_broker = "TLS"
       in_cluster    = true

@@ -10,39 +10,21 @@ locals {
   }
 }
 
-data "aws_partition" "current" {}
-data "aws_caller_identity" "current" {}
-
 # Customer key for the CloudWatch log groups (VPC flow logs, MSK broker logs).
-data "aws_iam_policy_document" "logs_kms" {
-  # checkov:skip=CKV_AWS_109:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_111:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_356:A KMS key policy's resource "*" is the key itself, not every resource.
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-  statement {
-    sid       = "CloudWatchLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${var.region}.amazonaws.com"]
-    }
-  }
+module "logs_kms" {
+  source      = "../kms"
+  description = "${local.name} CloudWatch logs"
+  extra_statements = [{
+    sid        = "CloudWatchLogs"
+    actions    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    principals = ["logs.${var.region}.amazonaws.com"]
+  }]
+  tags = local.tags
 }
 
-resource "aws_kms_key" "logs" {
-  description         = "${local.name} CloudWatch logs"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.logs_kms.json
-  tags                = local.tags
+moved {
+  from = aws_kms_key.logs
+  to   = module.logs_kms.aws_kms_key.this
 }
 
 module "networking" {
@@ -52,7 +34,7 @@ module "networking" {
   azs                     = var.azs
   single_nat_gateway      = var.single_nat_gateway
   flow_log_retention_days = var.log_retention_days
-  kms_key_arn             = aws_kms_key.logs.arn
+  kms_key_arn             = module.logs_kms.arn
   tags                    = local.tags
 }
 
@@ -107,7 +89,7 @@ module "msk" {
   scram_auth                 = var.kafka_auth == "scram"
   scram_secret_arns          = var.kafka_auth == "scram" ? [module.secrets.secret_arns["kafka"]] : []
   log_retention_days         = var.log_retention_days
-  logs_kms_key_arn           = aws_kms_key.logs.arn
+  logs_kms_key_arn           = module.logs_kms.arn
   tags                       = local.tags
 }
 

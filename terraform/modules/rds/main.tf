@@ -3,29 +3,15 @@
 
 data "aws_partition" "current" {}
 
-data "aws_partition" "kms" {}
-data "aws_caller_identity" "kms" {}
-
-data "aws_iam_policy_document" "kms" {
-  # checkov:skip=CKV_AWS_109:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_111:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_356:A KMS key policy's resource "*" is the key itself, not every resource.
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.kms.partition}:iam::${data.aws_caller_identity.kms.account_id}:root"]
-    }
-  }
+module "kms" {
+  source      = "../kms"
+  description = "${var.name} RDS storage, Performance Insights and master secret"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "rds" {
-  description         = "${var.name} RDS storage, Performance Insights and master secret"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.kms.json
-  tags                = var.tags
+moved {
+  from = aws_kms_key.rds
+  to   = module.kms.aws_kms_key.this
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -114,13 +100,13 @@ resource "aws_db_instance" "this" {
 
   username                      = var.master_username
   manage_master_user_password   = true
-  master_user_secret_kms_key_id = aws_kms_key.rds.arn
+  master_user_secret_kms_key_id = module.kms.arn
 
   allocated_storage     = var.allocated_storage_gib
   max_allocated_storage = var.max_allocated_storage_gib
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.rds.arn
+  kms_key_id            = module.kms.arn
 
   db_subnet_group_name                = aws_db_subnet_group.this.name
   vpc_security_group_ids              = [aws_security_group.this.id]
@@ -140,7 +126,7 @@ resource "aws_db_instance" "this" {
   final_snapshot_identifier = "${var.name}-final"
 
   performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.rds.arn
+  performance_insights_kms_key_id       = module.kms.arn
   performance_insights_retention_period = var.performance_insights_retention_days
   monitoring_interval                   = 30
   monitoring_role_arn                   = aws_iam_role.monitoring.arn

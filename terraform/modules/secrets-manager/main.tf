@@ -17,34 +17,21 @@ locals {
   }
 }
 
-data "aws_partition" "current" {}
-data "aws_caller_identity" "current" {}
-
-data "aws_iam_policy_document" "kms" {
-  # checkov:skip=CKV_AWS_109:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_111:A KMS key policy's resource "*" is the key itself; the root account statement is AWS's required default.
-  # checkov:skip=CKV_AWS_356:A KMS key policy's resource "*" is the key itself, not every resource.
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
+module "kms" {
+  source      = "../kms"
+  description = "${var.name} application secrets"
+  alias       = "${var.name}-secrets"
+  tags        = var.tags
 }
 
-resource "aws_kms_key" "secrets" {
-  description         = "${var.name} application secrets"
-  enable_key_rotation = true
-  policy              = data.aws_iam_policy_document.kms.json
-  tags                = var.tags
+moved {
+  from = aws_kms_key.secrets
+  to   = module.kms.aws_kms_key.this
 }
 
-resource "aws_kms_alias" "secrets" {
-  name          = "alias/${var.name}-secrets"
-  target_key_id = aws_kms_key.secrets.key_id
+moved {
+  from = aws_kms_alias.secrets
+  to   = module.kms.aws_kms_alias.this[0]
 }
 
 resource "aws_secretsmanager_secret" "app" {
@@ -52,7 +39,7 @@ resource "aws_secretsmanager_secret" "app" {
   for_each                = local.secrets
   name                    = "myhealth/${var.environment}/${each.key}"
   description             = each.value
-  kms_key_id              = aws_kms_key.secrets.arn
+  kms_key_id              = module.kms.arn
   recovery_window_in_days = var.recovery_window_days
   tags                    = var.tags
 }
@@ -62,7 +49,7 @@ resource "aws_secretsmanager_secret" "kafka_scram" {
   count                   = var.kafka_scram ? 1 : 0
   name                    = "AmazonMSK_myhealth_${var.environment}_app"
   description             = "MSK SASL/SCRAM user of the myHealth services (KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD)"
-  kms_key_id              = aws_kms_key.secrets.arn
+  kms_key_id              = module.kms.arn
   recovery_window_in_days = var.recovery_window_days
   tags                    = var.tags
 }

@@ -1,6 +1,6 @@
 output "kms_key_arn" {
   description = "KMS key encrypting the secrets."
-  value       = aws_kms_key.secrets.arn
+  value       = module.kms.arn
 }
 
 output "secret_arns" {
