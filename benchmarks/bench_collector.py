@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
+from _shared import merge_results, recreate_database  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
 from collector.backfill import run_backfill  # noqa: E402
@@ -102,23 +103,6 @@ class SimulatorProcess:
     def stop(self) -> None:
         self._process.terminate()
         self._process.wait(10)
-
-
-async def _database(base: DatabaseSettings) -> DatabaseSettings:
-    conn = await asyncpg.connect(**base.asyncpg_kwargs())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    settings = base.model_copy(update={"name": BENCH_DB})
-    url = settings.dsn().replace("postgresql://", "postgresql+psycopg://", 1)
-    from alembic import command
-
-    from migrations import alembic_config
-
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
-    return settings
 
 
 def _settings(sim: SimulatorProcess, key: str) -> CollectorSettings:
@@ -248,7 +232,7 @@ async def bench_daily(pool: Any, kafka: KafkaSettings, key: str) -> dict[str, An
 
 async def main() -> dict[str, Any]:
     _load_stack_env()
-    db = await _database(DatabaseSettings())
+    db = await recreate_database(DatabaseSettings(), BENCH_DB)
     kafka = KafkaSettings().model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
     specs = registry(kafka.topic_prefix)
     await ensure_topics(kafka, specs)
@@ -264,14 +248,7 @@ async def main() -> dict[str, Any]:
     return results
 
 
-def _merge(results: dict[str, Any]) -> None:
-    path = HERE / "results.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update(results)
-    path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-
-
 if __name__ == "__main__":
     figures = asyncio.run(main())
-    _merge(figures)
+    merge_results(figures)
     print(json.dumps(figures, indent=2))

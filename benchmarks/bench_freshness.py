@@ -30,18 +30,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 import httpx  # noqa: E402
-from alembic import command  # noqa: E402
+from _shared import merge_results, recreate_database  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
 from collector.publisher import RawPublisher  # noqa: E402
-from migrations import alembic_config  # noqa: E402
 from schemas.examples import example_document  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
 from schemas.topics import delete_topics, ensure_topics, registry  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results.json"
 BENCH_DB = "myhealth_bench_freshness"
 FIRST_DAY = date(2020, 1, 1)
 
@@ -50,17 +47,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def _fresh_database(base: DatabaseSettings) -> DatabaseSettings:
-    conn = await asyncpg.connect(**base.asyncpg_kwargs())
-    await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    await conn.close()
-    settings = base.model_copy(update={"name": BENCH_DB})
-    url = settings.dsn().replace("postgresql://", "postgresql+psycopg://", 1)
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
-    return settings
 
 
 def _start(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
@@ -137,7 +123,7 @@ async def _measure(args: argparse.Namespace, kafka: KafkaSettings, gateway: str)
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     base = DatabaseSettings()
-    await _fresh_database(base)
+    await recreate_database(base, BENCH_DB)
     prefix = f"fresh{uuid.uuid4().hex[:6]}."
     kafka = KafkaSettings().model_copy(update={"topic_prefix": prefix})
     await ensure_topics(kafka, registry(prefix))
@@ -193,9 +179,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="records per second")
     parser.add_argument("--seconds", type=float, default=30.0)
     figures = asyncio.run(run(parser.parse_args()))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(figures)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    merge_results(figures)
     print(json.dumps(figures, indent=2))
     return 0 if figures["freshness_p95_ms"] <= 1000 else 1
 

@@ -35,13 +35,13 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _shared import merge_results  # noqa: E402
 from alembic import command  # noqa: E402
 
 from gateway.security.access_tokens import create_access_token  # noqa: E402
@@ -50,7 +50,6 @@ from migrations import alembic_config  # noqa: E402
 from schemas.examples import example_document  # noqa: E402
 from schemas.settings import DatabaseSettings  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results.json"
 BENCH_DB = "myhealth_bench_gateway"
 USERS = 1000
 DAYS = 1095
@@ -348,12 +347,6 @@ async def steady(
 
 
 # --- main ---------------------------------------------------------------------------------------
-
-
-def merge_results(values: dict[str, Any]) -> None:
-    current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    current.update(values)
-    RESULTS.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
 def main() -> int:

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
+from _shared import merge_results, recreate_database  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
@@ -54,7 +55,6 @@ from stream_processor.storage.documents import (  # noqa: E402
 )
 from stream_processor.validation import validate  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results.json"
 BENCH_DB = "myhealth_bench_processor"
 START_DAY = date(2024, 1, 1)
 FETCHED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -268,19 +268,7 @@ async def empty(pool: asyncpg.Pool) -> None:
 async def prepare_database(
     base: DatabaseSettings, users: int
 ) -> tuple[DatabaseSettings, list[str]]:
-    from alembic import command
-
-    from migrations import alembic_config
-
-    conn = await asyncpg.connect(**base.asyncpg_kwargs())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
-    settings = base.model_copy(update={"name": BENCH_DB})
-    url = settings.dsn().replace("postgresql://", "postgresql+psycopg://", 1)
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    settings = await recreate_database(base, BENCH_DB)
     conn = await asyncpg.connect(**settings.asyncpg_kwargs())
     try:
         ids = [
@@ -293,12 +281,6 @@ async def prepare_database(
     finally:
         await conn.close()
     return settings, ids
-
-
-def merge_results(figures: dict[str, Any]) -> None:
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(figures)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

@@ -16,15 +16,14 @@ import time
 from array import array
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
+from _shared import merge_results
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from schemas import documents
 from schemas.examples import example_document
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
 DAY = date(2026, 3, 14)
 ROUNDS = 150
 
@@ -258,18 +257,12 @@ def _table(title: str, results: dict[str, Json]) -> str:
     return "\n".join(lines)
 
 
-def _merge_results(figures: Json) -> None:
-    merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    merged["series_encoding"] = figures
-    RESULTS.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-
-
 def main() -> None:
     series = bench_series()
     heartrate = bench_heartrate()
     print(_table("daily_activity record (MET series: 1,440 items at 60 s, with nulls)", series))
     print(_table("heart-rate day (288 rows)", heartrate))
-    _merge_results({"daily_activity": series, "heartrate_day": heartrate})
+    merge_results({"series_encoding": {"daily_activity": series, "heartrate_day": heartrate}})
 
 
 if __name__ == "__main__":
