@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import multiprocessing
 import os
@@ -44,7 +43,7 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from schemas.data_types import DATA_TYPES  # noqa: E402
 from schemas.examples import example_document  # noqa: E402
-from schemas.records import RawRecord, canonical_json, decode_raw, encode_raw  # noqa: E402
+from schemas.records import RawRecord, canonical_form, decode_raw, encode_raw  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
 from schemas.topics import delete_topics, ensure_topics, raw_topic, registry  # noqa: E402
 from stream_processor.storage.documents import (  # noqa: E402
@@ -192,14 +191,14 @@ async def read_rows(kafka: KafkaSettings, limit: int | None = None) -> Iterator[
                 for message in messages:
                     record = decode_raw(message.value)
                     key = validate(record)
-                    text = canonical_json(record.document)
+                    text, digest = canonical_form(record.document)
                     row = to_row(
                         record.data_type,
                         record.user_id,
                         key,
                         record.document,
                         text.decode(),
-                        hashlib.sha256(text).digest(),
+                        digest,
                         record.fetched_at,
                     )
                     rows.append((record.data_type, row))

@@ -118,9 +118,16 @@ def canonical_json(document: dict[str, Any]) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
+def canonical_form(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The canonical JSON and its content hash, for callers that store the JSON as well:
+    the document is serialized once."""
+    text = canonical_json(document)
+    return text, hashlib.sha256(text).digest()
+
+
 def content_hash(document: dict[str, Any]) -> bytes:
     """SHA-256 of the canonical JSON: equal content, equal hash, whatever the key order."""
-    return hashlib.sha256(canonical_json(document)).digest()
+    return canonical_form(document)[1]
 
 
 def document_key(data_type: str, document: dict[str, Any]) -> str:

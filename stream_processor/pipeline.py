@@ -28,7 +28,6 @@ record goes to the dead-letter topic like any other bad input."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import time
@@ -41,7 +40,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from schemas.codec import CodecError
-from schemas.records import canonical_json, decode_raw, encode_trend
+from schemas.records import canonical_form, decode_raw, encode_trend
 from schemas.topics import DLQ, TRENDS, data_type_of
 from stream_processor import metrics, trends
 from stream_processor.dlq import DeadLetter
@@ -185,7 +184,7 @@ class BatchProcessor:
                 )
             key = validate(record)
             try:
-                text = canonical_json(record.document)
+                text, digest = canonical_form(record.document)
             except TypeError as exc:  # orjson: a non-string key, an int beyond 64 bits
                 raise ValidationError(data_type, [f"not representable as JSON: {exc}"]) from exc
             row = to_row(
@@ -194,7 +193,7 @@ class BatchProcessor:
                 key,
                 record.document,
                 text.decode(),
-                hashlib.sha256(text).digest(),
+                digest,
                 record.fetched_at,
             )
         except (CodecError, ValidationError) as exc:
