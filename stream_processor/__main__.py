@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -28,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate, dedupe and persist raw Oura records; publish daily trends.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("worker", help="consume the raw topics continuously (faust agent)")
+    commands.add_parser(
+        "worker",
+        help="consume the raw topics continuously (batches, offsets committed after the database)",
+    )
     replay = commands.add_parser(
         "replay",
         help="reprocess raw topics up to their current end, then exit (also rebuilds the DB)",
@@ -38,7 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stopped_while_starting(signum: int, frame: object) -> None:
+    # Until the worker installs its own handler, a SIGTERM (a rollout, a test) finds nothing
+    # consumed yet: leave quietly with 0 instead of dying by the signal.
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stopped_while_starting)
     args = _parser().parse_args(argv)
     try:
         settings = ProcessorSettings()

@@ -19,24 +19,25 @@ class DeadLetter:
     offset: int
     key: bytes | None
     value: bytes
-    error: BaseException
+    error_class: str
+    error_message: str
     data_type: str = "unknown"
 
     def headers(self) -> list[tuple[str, bytes]]:
-        message = str(self.error)
+        message = self.error_message
         if len(message) > MAX_MESSAGE_BYTES:
             message = message[:MAX_MESSAGE_BYTES] + "…"
         return [
             ("source.topic", self.topic.encode()),
             ("source.partition", str(self.partition).encode()),
             ("source.offset", str(self.offset).encode()),
-            ("error.class", type(self.error).__name__.encode()),
+            ("error.class", self.error_class.encode()),
             ("error.message", message.encode()),
             ("data_type", self.data_type.encode()),
         ]
 
     def count(self) -> None:
-        metrics.DEAD_LETTERED.labels(self.data_type, type(self.error).__name__).inc()
+        metrics.DEAD_LETTERED.labels(self.data_type, self.error_class).inc()
 
 
 def header_map(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> dict[str, str]:

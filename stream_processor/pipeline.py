@@ -1,5 +1,5 @@
 """One batch of raw records, from bytes to committed rows: the processor's core, used by both the
-faust worker and the replay command.
+worker and the replay command.
 
     prepare: decode (codec) → validate → canonical JSON, serialized once (its bytes are both
              the content hash's input and the jsonb parameter) → typed columns
@@ -7,7 +7,7 @@ faust worker and the replay command.
              every user whose rows changed (delivered at commit), recompute trends, publish
              trend events and dead letters → commit
 
-`prepare` is CPU only and yields to the event loop now and then, so callers (the faust agent,
+`prepare` is CPU only and yields to the event loop now and then, so callers (the worker loop,
 the replay) decode batch N+1 while batch N's transaction waits on PostgreSQL or the broker;
 `write` runs one batch at a time, in order.
 
@@ -39,20 +39,18 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from schemas.codec import CodecError
-from schemas.records import canonical_form, decode_raw, encode_trend
-from schemas.topics import DLQ, TRENDS, data_type_of
+from schemas.records import encode_trend
+from schemas.topics import DLQ, TRENDS
 from stream_processor import metrics, trends
+from stream_processor.decoding import Decoder, Refused, data_type_for
 from stream_processor.dlq import DeadLetter
 from stream_processor.storage.documents import (
     DocumentRow,
     existing_users,
     newest_per_key,
     notify_users_changed,
-    to_row,
     upsert_documents,
 )
-from stream_processor.validation import ValidationError, validate
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +108,6 @@ class BatchResult:
     changed_days: set[tuple[str, str, str]] = field(default_factory=set)
 
 
-class DataRefused(Exception):
-    """PostgreSQL refused a record's values (e.g. a number out of a column's range)."""
-
-
-_YIELD_EVERY = 32
-"""Records decoded between two yields to the event loop in `BatchProcessor.prepare`."""
-
 _DATA_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.DataError,
     asyncpg.IntegrityConstraintViolationError,
@@ -133,7 +124,9 @@ class BatchProcessor:
         dead_letter: bool = True,
         retry_base_s: float = 0.2,
         retry_cap_s: float = 10.0,
+        decoder: Decoder | None = None,
     ) -> None:
+        self._decoder = decoder or Decoder(topic_prefix)
         self._pool = pool
         self._publisher = publisher
         self._prefix = topic_prefix
@@ -148,20 +141,19 @@ class BatchProcessor:
         return await self.write(await self.prepare(batch))
 
     async def prepare(self, batch: Sequence[Incoming]) -> Prepared:
-        """Decode and validate a batch (pure CPU). It yields to the event loop every few records
-        so that a previous batch's transaction, waiting on PostgreSQL or the broker, goes on
-        meanwhile: callers overlap `prepare` of batch N+1 with `write` of batch N."""
+        """Decode and validate a batch (pure CPU, see stream_processor.decoding). Callers overlap
+        `prepare` of batch N+1 with `write` of batch N."""
         started = time.perf_counter()
         valid: list[_Valid] = []
         dead: list[DeadLetter] = []
-        for index, incoming in enumerate(batch):
-            if index and not index % _YIELD_EVERY:
-                await asyncio.sleep(0)
-            outcome = self._decode_one(incoming)
-            if isinstance(outcome, DeadLetter):
-                dead.append(outcome)
+        outcomes = await self._decoder.decode([(i.topic, i.value) for i in batch])
+        for incoming, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Refused):
+                dead.append(
+                    _dead(incoming, outcome.error_class, outcome.error_message, outcome.data_type)
+                )
             else:
-                valid.append(outcome)
+                valid.append(_Valid(incoming, data_type_for(incoming.topic, self._prefix), outcome))
         return Prepared(batch, valid, dead, started)
 
     async def write(self, prepared: Prepared) -> BatchResult:
@@ -171,55 +163,6 @@ class BatchProcessor:
         await self._retrying(lambda: self._persist(prepared.valid, prepared.dead, result), result)
         self._observe(prepared.batch, time.perf_counter() - prepared.started)
         return result
-
-    # -- decode and validate (pure CPU) -----------------------------------------------------------
-
-    def _decode_one(self, incoming: Incoming) -> _Valid | DeadLetter:
-        data_type = self._data_type(incoming.topic)
-        try:
-            record = decode_raw(incoming.value)
-            if record.data_type != data_type:
-                raise ValidationError(
-                    record.data_type, [f"a {record.data_type} record on {incoming.topic}"]
-                )
-            key = validate(record)
-            try:
-                text, digest = canonical_form(record.document)
-            except TypeError as exc:  # orjson: a non-string key, an int beyond 64 bits
-                raise ValidationError(data_type, [f"not representable as JSON: {exc}"]) from exc
-            row = to_row(
-                data_type,
-                record.user_id,
-                key,
-                record.document,
-                text.decode(),
-                digest,
-                record.fetched_at,
-            )
-        except (CodecError, ValidationError) as exc:
-            return self._dead(incoming, exc, data_type)
-        except Exception as exc:  # a bug or an input nobody foresaw: refuse, do not stop
-            log.exception("unexpected error decoding a record", extra=_where(incoming))
-            return self._dead(incoming, exc, data_type)
-        return _Valid(incoming, data_type, row)
-
-    def _data_type(self, topic: str) -> str:
-        try:
-            return data_type_of(topic, self._prefix)
-        except ValueError:
-            return "unknown"
-
-    @staticmethod
-    def _dead(incoming: Incoming, exc: BaseException, data_type: str) -> DeadLetter:
-        return DeadLetter(
-            incoming.topic,
-            incoming.partition,
-            incoming.offset,
-            incoming.key,
-            incoming.value,
-            exc,
-            data_type,
-        )
 
     # -- persist (retried as a whole) -------------------------------------------------------------
 
@@ -334,10 +277,8 @@ class BatchProcessor:
             try:
                 await self._transaction(conn, [item], [], single)
             except _DATA_ERRORS as exc:
-                letter = self._dead(
-                    item.incoming,
-                    DataRefused(f"{type(exc).__name__}: {exc}"),
-                    item.data_type,
+                letter = _dead(
+                    item.incoming, "DataRefused", f"{type(exc).__name__}: {exc}", item.data_type
                 )
                 await self._publish([], [letter])
                 refused.append(letter)
@@ -355,7 +296,7 @@ class BatchProcessor:
 
     def _observe(self, batch: Sequence[Incoming], seconds: float) -> None:
         for topic, count in Counter(incoming.topic for incoming in batch).items():
-            metrics.CONSUMED.labels(self._data_type(topic)).inc(count)
+            metrics.CONSUMED.labels(data_type_for(topic, self._prefix)).inc(count)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(seconds)
         stamps = [i.timestamp_ms for i in batch if i.timestamp_ms is not None]
@@ -364,8 +305,17 @@ class BatchProcessor:
         metrics.LAST_BATCH_TIMESTAMP.set(time.time())
 
 
-def _where(incoming: Incoming) -> dict[str, Any]:
-    return {"topic": incoming.topic, "partition": incoming.partition, "offset": incoming.offset}
+def _dead(incoming: Incoming, error_class: str, message: str, data_type: str) -> DeadLetter:
+    return DeadLetter(
+        incoming.topic,
+        incoming.partition,
+        incoming.offset,
+        incoming.key,
+        incoming.value,
+        error_class,
+        message,
+        data_type,
+    )
 
 
 def last_offsets(batch: Sequence[Incoming]) -> dict[tuple[str, int], int]:

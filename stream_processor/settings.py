@@ -24,16 +24,38 @@ class ProcessorSettings(BaseSettings):
     metrics_port: int = Field(
         default=9102, ge=0, le=65535, validation_alias="PROCESSOR_METRICS_PORT"
     )
-    # No faust tables are used (state lives in PostgreSQL), so the in-memory store is enough.
-    # Set rocksdb:// (with the faust-streaming[rocksdict] extra) if tables are ever added.
-    store: str = Field(default="memory://", validation_alias="PROCESSOR_STORE")
-    commit_interval_s: float = Field(
-        default=1.0, gt=0, validation_alias="PROCESSOR_COMMIT_INTERVAL_S"
+    fetch_partition_bytes: int = Field(
+        default=512 * 1024, ge=64 * 1024, validation_alias="PROCESSOR_FETCH_PARTITION_BYTES"
     )
-    # How long the group waits for a worker that died without leaving (faust's default is 60 s):
-    # its partitions are handed over after this.
+    fetch_max_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024 * 1024, validation_alias="PROCESSOR_FETCH_MAX_BYTES"
+    )
+    # How long the group waits for a worker that died without leaving: its partitions are
+    # handed over after this.
     session_timeout_s: float = Field(
         default=30.0, ge=6, validation_alias="PROCESSOR_SESSION_TIMEOUT_S"
+    )
+    rebalance_wait_s: float = Field(
+        default=20.0,
+        gt=0,
+        validation_alias="PROCESSOR_REBALANCE_WAIT_S",
+        description="How long a rebalance waits for the batch being written to commit.",
+    )
+    stop_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="PROCESSOR_STOP_WAIT_S",
+        description="How long a stop waits for the batch being written to commit.",
+    )
+    decode_processes: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        validation_alias="PROCESSOR_DECODE_PROCESSES",
+        description=(
+            "Child processes that decode and validate batches while the worker writes the"
+            " previous one (0: decode in the worker's own process). One per spare core."
+        ),
     )
     retry_base_s: float = Field(default=0.2, gt=0, validation_alias="PROCESSOR_RETRY_BASE_S")
     retry_cap_s: float = Field(default=10.0, gt=0, validation_alias="PROCESSOR_RETRY_CAP_S")

@@ -1,22 +1,22 @@
-"""`python -m stream_processor worker`: the faust app with its database pool and producer.
+"""`python -m stream_processor worker`: the raw-topic consumer with its database pool and
+producer (the loop and its guarantees are described in stream_processor.app).
 
-Started in our own event loop (faust_app_running) rather than through faust.Worker, so the
-JSON logging of schemas.logs stays in charge and the pool and producer are opened before and
-closed after the app. SIGTERM/SIGINT stop it gracefully: the batch in progress is finished and
-committed if it can be; otherwise it is withheld and redelivered after the restart."""
+SIGTERM/SIGINT stop it gracefully: the batch being written is given time to commit and its
+offsets are committed; otherwise it is redelivered after the restart."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
 import asyncpg
-from faust.contrib.asgi import faust_app_running
 
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import ensure_topics
-from stream_processor.app import create_app
+from stream_processor.app import RawConsumer
+from stream_processor.decoding import Decoder
 from stream_processor.kafka_io import KafkaPublisher
 from stream_processor.metrics import serve_metrics
 from stream_processor.pipeline import BatchProcessor
@@ -39,6 +39,7 @@ async def run_worker(
 ) -> None:
     serve_metrics(settings.metrics_port)
     await ensure_topics(kafka)
+    decoder = Decoder(kafka.topic_prefix, settings.decode_processes, settings.log_level)
     pool = await open_pool(db)
     publisher = KafkaPublisher(kafka)
     await publisher.start()
@@ -48,20 +49,41 @@ async def run_worker(
         topic_prefix=kafka.topic_prefix,
         retry_base_s=settings.retry_base_s,
         retry_cap_s=settings.retry_cap_s,
+        decoder=decoder,
     )
-    wrapper = create_app(settings, kafka, processor)
+    consumer = RawConsumer(settings, kafka, processor)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    lag = asyncio.create_task(_report_lag(consumer, settings.lag_interval_s))
     try:
-        async with faust_app_running(wrapper.app, stop_timeout=60):
-            log.info(
-                "processor started",
-                extra={"group_id": settings.group_id, "topics": sorted(wrapper.topic.topics)},
-            )
-            await stop.wait()
-            log.info("processor stopping")
+        await asyncio.gather(consumer.start(), decoder.warm_up())
+        log.info(
+            "processor started",
+            extra={"group_id": settings.group_id, "topics": sorted(consumer.topics)},
+        )
+        running = asyncio.create_task(consumer.run(stop))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            running.result()  # a loop that ended on its own failed: raise its error
+        log.info("processor stopping")
+        stop.set()
+        await running
     finally:
-        await publisher.stop()
-        await pool.close()
+        lag.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await lag
+        try:
+            await consumer.stop()
+        finally:
+            decoder.close()
+            await publisher.stop()
+            await pool.close()
+
+
+async def _report_lag(consumer: RawConsumer, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        consumer.report_lag()

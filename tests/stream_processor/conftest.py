@@ -25,7 +25,6 @@ def processor_env(topics: KafkaSettings, group_id: str, db_settings: Any) -> dic
             "PROCESSOR_METRICS_PORT": "0",
             "PROCESSOR_BATCH_WITHIN_S": "0.2",
             "PROCESSOR_BATCH_SIZE": "200",
-            "PROCESSOR_COMMIT_INTERVAL_S": "0.5",
             "PROCESSOR_RETRY_CAP_S": "2",
             "PROCESSOR_SESSION_TIMEOUT_S": "6",
             "LOG_LEVEL": "INFO",
