@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +292,7 @@ def _pack_heartrate(document: Mapping[str, Any]) -> Json:
 
 def _unpack_heartrate(datum: Mapping[str, Any]) -> Json:
     timestamps = datum["timestamps"]
-    unix: list[int | None] = list(_from_le_bytes("q", datum["timestamp_unix"]).tolist())
+    unix: list[int | None] = _from_le_bytes("q", datum["timestamp_unix"]).tolist()
     bpm = _from_le_bytes("i", datum["bpm"]).tolist()
     codes = datum["source_codes"]
     sources = datum["sources"]
@@ -303,9 +304,11 @@ def _unpack_heartrate(datum: Mapping[str, Any]) -> Json:
         if not 0 <= i < len(unix):
             raise ValueError(f"timestamp_unix null index {i} outside {len(unix)} rows")
         unix[i] = None
+    # The columns' lengths are equal (checked above); itemgetter names every row's source in C.
+    names = itemgetter(*codes)(sources) if len(codes) > 1 else [sources[c] for c in codes]
     rows = [
-        {"timestamp": t, "timestamp_unix": u, "bpm": b, "source": sources[c]}
-        for t, u, b, c in zip(timestamps, unix, bpm, codes, strict=True)
+        {"timestamp": t, "timestamp_unix": u, "bpm": b, "source": s}
+        for t, u, b, s in zip(timestamps, unix, bpm, names, strict=False)
     ]
     document: Json = {"day": datum["day"], "rows": rows}
     unknown = datum.get(UNKNOWN_FIELDS)

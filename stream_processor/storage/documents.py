@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -206,12 +207,19 @@ class DocumentRow:
 def _heartrate_typed(document: dict[str, Any]) -> tuple[Any, ...]:
     """COLUMNS["heartrate"] in one pass over the day's rows instead of one pass per column."""
     rows = document.get("rows") or ()
+    try:  # C speed when every row has a numeric bpm, as validated rows do
+        bpm = list(map(_BPM, rows))
+        if bpm:
+            return (len(rows), int(min(bpm)), int(max(bpm)), float(round(sum(bpm) / len(bpm), 3)))
+    except (KeyError, TypeError):
+        pass
     bpm = [value for row in rows if (value := row.get("bpm")) is not None]
     if not bpm:
         return (len(rows), None, None, None)
     return (len(rows), int(min(bpm)), int(max(bpm)), float(round(sum(bpm) / len(bpm), 3)))
 
 
+_BPM = itemgetter("bpm")
 # Types whose typed columns are cheaper to extract together (same values as COLUMNS gives).
 _TYPED: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {"heartrate": _heartrate_typed}
 

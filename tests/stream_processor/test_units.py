@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.data_types import DATA_TYPES
 from schemas.examples import example_document
@@ -19,7 +24,7 @@ from stream_processor.storage.documents import (
     typed_values,
 )
 from stream_processor.trends import compute_trend
-from stream_processor.validation import ValidationError, validate
+from stream_processor.validation import ValidationError, _Checker, _finite, validate
 
 USER = str(uuid.uuid4())
 
@@ -133,3 +138,85 @@ async def test_changed_users_are_notified_at_commit_only(db: asyncpg.Pool) -> No
     finally:
         await listener.remove_listener(USER_CHANGED_CHANNEL, hear)
         await db.release(listener)
+
+
+def _values_by_the_book(values: list[Any], low: float | None, high: float | None) -> list[str]:
+    """_Checker._values as it was before its sum() fast path: the reference it must equal."""
+    problems: list[str] = []
+    if not values:
+        return problems
+    try:
+        total = math.fsum(values)
+        smallest, largest = min(values), max(values)
+    except TypeError:
+        bad = next(v for v in values if not _finite(v))
+        return [f"x holds a non-numeric value, e.g. {bad!r}"]
+    if not math.isfinite(total) or any(isinstance(v, bool) for v in (smallest, largest)):
+        return ["x holds non-finite values"]
+    if (low is not None and smallest < low) or (high is not None and largest > high):
+        out = [
+            v for v in values if (low is not None and v < low) or (high is not None and v > high)
+        ]
+        problems.append(f"x has {len(out)} values outside {low}-{high}, e.g. {out[0]!r}")
+    return problems
+
+
+def _outcome(run: Callable[[], list[str]]) -> list[str] | str:
+    try:
+        return run()
+    except Exception as exc:  # fsum's OverflowError/ValueError escape both versions alike
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _checked(values: list[Any], low: float | None, high: float | None) -> list[str]:
+    checker = _Checker()
+    checker._values("x", values, low, high)
+    return checker.problems
+
+
+_SERIES_VALUE = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-50, max_value=400),
+    st.integers(-50, 400),
+    st.floats(),  # NaN, infinities, huge magnitudes
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from(["a", None, [1.0]]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(_SERIES_VALUE, max_size=12) | st.lists(st.floats(0, 250), max_size=50),
+    st.sampled_from([(0, 250), (0, None), (20, 300), (0, 100), (None, None)]),
+)
+def test_series_values_are_judged_as_before(values: list[Any], bounds: tuple[Any, Any]) -> None:
+    values = [v for v in values if v is not None]  # _Checker.series drops the nulls
+    low, high = bounds
+    assert _outcome(lambda: _checked(values, low, high)) == _outcome(
+        lambda: _values_by_the_book(values, low, high)
+    )
+
+
+def test_heartrate_stamp_off_its_day_in_the_middle_is_still_named() -> None:
+    doc = example_document("heartrate", day=date(2025, 3, 1), seed=2)
+    middle = len(doc["rows"]) // 2
+    doc["rows"][middle]["timestamp"] = "2025-03-02T00:00:00+00:00"
+    with pytest.raises(ValidationError, match=rf"rows\[{middle}\]: timestamp 2025-03-02"):
+        validate(_record("heartrate", doc))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"bpm": 60}, {"bpm": None}, {"bpm": 71}],
+        [{"bpm": 60}, {}, {"bpm": 71.5}],
+        [{"bpm": None}],
+        [{"bpm": True}, {"bpm": 80}],
+    ],
+)
+def test_heartrate_columns_with_missing_bpm_equal_the_column_definitions(
+    rows: list[dict[str, Any]],
+) -> None:
+    doc = {"day": "2025-03-01", "rows": rows}
+    expected = tuple(column.extract(doc) for column in COLUMNS["heartrate"])
+    assert typed_values("heartrate", doc) == expected
