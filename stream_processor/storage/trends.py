@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -80,29 +80,49 @@ def metrics_of(table: str) -> list[Metric]:
 
 @cache
 def values_sql(table: str) -> str:
-    """Per user-day values of every metric of `table`, for a window of days per user."""
-    aggregates = ", ".join(m.aggregate for m in metrics_of(table))
+    """Per user, the series of every metric of `table` over a window of days per user: day
+    numbers (days since 1970-01-01) and values of the days with a non-null value, in day order.
+
+    Arrays decode in asyncpg's C code: no Python work per user-day."""
+    metrics = metrics_of(table)
+    per_day = ", ".join(f"{m.aggregate} AS m{i}" for i, m in enumerate(metrics))
+    arrays = ",\n  ".join(
+        f"array_agg(day - DATE '1970-01-01' ORDER BY day) FILTER (WHERE m{i} IS NOT NULL), "
+        f"array_agg(m{i} ORDER BY day) FILTER (WHERE m{i} IS NOT NULL)"
+        for i in range(len(metrics))
+    )
     return (
-        f"SELECT r.user_id::text, r.day, {aggregates}\n"
-        f"FROM {table} r\n"
-        "JOIN unnest($1::uuid[], $2::date[], $3::date[]) AS w(user_id, lo, hi)\n"
-        "  ON r.user_id = w.user_id AND r.day BETWEEN w.lo AND w.hi\n"
-        "GROUP BY r.user_id, r.day"
+        f"WITH v AS (\n"
+        f"  SELECT r.user_id, r.day, {per_day}\n"
+        f"  FROM {table} r\n"
+        "  JOIN unnest($1::uuid[], $2::date[], $3::date[]) AS w(user_id, lo, hi)\n"
+        "    ON r.user_id = w.user_id AND r.day BETWEEN w.lo AND w.hi\n"
+        "  GROUP BY r.user_id, r.day\n"
+        ")\n"
+        f"SELECT user_id::text,\n  {arrays}\n"
+        "FROM v GROUP BY user_id"
     )
 
 
 Window = tuple[str, date, date]
 """(user_id, first day, last day)"""
 
+Series = tuple[list[int], list[float]]
+"""One metric of one user: day numbers (`date.toordinal() - EPOCH_ORDINAL`, ascending) and the
+values of those days; days without a value are left out."""
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
 
 async def metric_values(
     conn: asyncpg.Connection, table: str, windows: Sequence[Window]
-) -> dict[tuple[str, str], dict[date, float | None]]:
-    """{(user, metric): {day: value}} for the days of each user's window that have rows."""
-    out: dict[tuple[str, str], dict[date, float | None]] = {}
+) -> dict[tuple[str, str], Series]:
+    """{(user, metric): series} over each user's window, for the metrics of `table` that have a
+    value on some day of it."""
+    out: dict[tuple[str, str], Series] = {}
     if not windows:
         return out
-    metrics = metrics_of(table)
+    names = [m.name for m in metrics_of(table)]
     rows = await conn.fetch(
         values_sql(table),
         [w[0] for w in windows],
@@ -110,8 +130,10 @@ async def metric_values(
         [w[2] for w in windows],
     )
     for row in rows:
-        for index, metric in enumerate(metrics, start=2):
-            out.setdefault((row[0], metric.name), {})[row[1]] = row[index]
+        for index, name in enumerate(names):
+            numbers = row[1 + 2 * index]
+            if numbers is not None:
+                out[(row[0], name)] = (numbers, row[2 + 2 * index])
     return out
 
 
@@ -127,8 +149,10 @@ TREND_FIELDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TrendRow:
+class TrendRow(NamedTuple):
+    """One stored and published trend. A named tuple, not a frozen dataclass: thousands are
+    built per batch, and a frozen dataclass's __init__ costs several times more."""
+
     user_id: str
     metric: str
     day: date
@@ -142,7 +166,8 @@ class TrendRow:
     flag: bool
 
     def fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in TREND_FIELDS)
+        """The TREND_FIELDS values, in that order."""
+        return self[3:]
 
 
 async def stored_trends(
@@ -169,7 +194,7 @@ async def stored_trends(
 async def upsert_trends(conn: asyncpg.Connection, rows: Sequence[TrendRow], at: datetime) -> None:
     if not rows:
         return
-    columns = [[getattr(r, name) for r in rows] for name in TREND_FIELDS]
+    columns = list(zip(*rows, strict=True))  # TrendRow is a tuple: its columns, in order
     await conn.execute(
         "INSERT INTO daily_trends AS t (user_id, metric, day, value, mean_7d, mean_28d, baseline,"
         " baseline_spread, deviation, direction, flag, computed_at)\n"
@@ -181,9 +206,6 @@ async def upsert_trends(conn: asyncpg.Connection, rows: Sequence[TrendRow], at: 
         " baseline = EXCLUDED.baseline, baseline_spread = EXCLUDED.baseline_spread,"
         " deviation = EXCLUDED.deviation, direction = EXCLUDED.direction, flag = EXCLUDED.flag,"
         " computed_at = EXCLUDED.computed_at",
-        [r.user_id for r in rows],
-        [r.metric for r in rows],
-        [r.day for r in rows],
         *columns,
         at,
     )
