@@ -59,13 +59,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route every logger (ours, uvicorn's, faust's, aiokafka's) to one JSON stream on stderr."""
+    """Route every logger (ours, uvicorn's, aiokafka's) to one JSON stream on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faust", "mode", "aiokafka"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "aiokafka"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # One line per HTTP request to Oura is noise at INFO; failures are logged by our client.
