@@ -14,7 +14,7 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 # The dependencies all ship wheels for CPython 3.11 on x86_64 and arm64: no compiler is needed,
 # and none is installed in any stage. dumb-init (PyPI wheel) is PID 1, forwarding signals so that
-# Faust, uvicorn and the collector shut down cleanly on SIGTERM.
+# the stream processor, uvicorn and the collector shut down cleanly on SIGTERM.
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY migrations ./migrations
@@ -41,8 +41,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     GATEWAY_PORT=8080 \
     COLLECTOR_METRICS_PORT=9101 \
     PROCESSOR_METRICS_PORT=9102
-# Faust keeps its local table data under the working directory: in Kubernetes an emptyDir is
-# mounted here, because the root filesystem is read-only.
+# HOME and working directory only: no process writes here (the root filesystem is read-only in
+# Kubernetes and compose; /tmp is the one writable mount).
 WORKDIR /var/lib/myhealth
 USER 10001:10001
 EXPOSE 8080 8089 9101 9102

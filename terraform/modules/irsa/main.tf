@@ -1,7 +1,7 @@
 # One IAM role per Kubernetes ServiceAccount (IRSA), each with only what its workload does:
 #   collector   produce to oura.raw.* (idempotent producer)
-#   processor   consume oura.raw.* in group myhealth-processor, produce oura.trends.daily and
-#               oura.dlq, and own the Faust app's internal topics (myhealth-processor-*)
+#   processor   consume oura.raw.* in its consumer group (PROCESSOR_GROUP_ID, myhealth-processor)
+#               and commit its offsets, produce oura.trends.daily and oura.dlq
 #   gateway     produce to oura.raw.* (collection triggered right after an Oura connect)
 #   migrations  create and configure the oura.* topics
 #   external-secrets  read this environment's secrets
@@ -9,12 +9,12 @@
 # simply unused.
 
 locals {
-  p      = var.topic_prefix
-  topic  = var.msk_topic_arn_prefix
-  group  = var.msk_group_arn_prefix
-  faust  = "${local.p}myhealth-processor"
-  roles  = toset(["gateway", "processor", "collector", "migrations", "external-secrets"])
-  sa_for = { for r in local.roles : r => "${var.release_name}-${r}" }
+  p        = var.topic_prefix
+  topic    = var.msk_topic_arn_prefix
+  group    = var.msk_group_arn_prefix
+  group_id = "${local.p}myhealth-processor"
+  roles    = toset(["gateway", "processor", "collector", "migrations", "external-secrets"])
+  sa_for   = { for r in local.roles : r => "${var.release_name}-${r}" }
 
   connect = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
 
@@ -31,11 +31,7 @@ locals {
       { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
       { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources = ["${local.topic}${local.p}oura.raw.*"] },
       { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.trends.daily", "${local.topic}${local.p}oura.dlq"] },
-      {
-        actions   = ["kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:ReadData", "kafka-cluster:WriteData", "kafka-cluster:DescribeTopicDynamicConfiguration"]
-        resources = ["${local.topic}${local.faust}*"]
-      },
-      { actions = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"], resources = ["${local.group}${local.faust}*"] },
+      { actions = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"], resources = ["${local.group}${local.group_id}*"] },
     ]
     migrations = [
       { actions = local.connect, resources = [var.msk_cluster_arn] },
