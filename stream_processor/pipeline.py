@@ -1,15 +1,16 @@
 """One batch of raw records, from bytes to committed rows: the processor's core, used by both the
 worker and the replay command.
 
-    prepare: decode (codec) → validate → canonical JSON, serialized once (its bytes are both
-             the content hash's input and the jsonb parameter) → typed columns
-    write:   one PostgreSQL transaction: upsert each table, NOTIFY myhealth_user_changed for
-             every user whose rows changed (delivered at commit), recompute trends, publish
-             trend events and dead letters → commit
+    prepare: stream_processor.decoding (decode → validate → canonical JSON → typed columns)
+    write:   one PostgreSQL transaction: upsert each table, take the changed users' trend
+             locks (then `documents_written` is set), NOTIFY myhealth_user_changed for every
+             user whose rows changed (delivered at commit), recompute trends, publish trend
+             events and dead letters → commit
 
 `prepare` is CPU only and yields to the event loop now and then, so callers (the worker loop,
-the replay) decode batch N+1 while batch N's transaction waits on PostgreSQL or the broker;
-`write` runs one batch at a time, in order.
+the replay) decode batch N+1 while batch N's transaction waits on PostgreSQL or the broker.
+The worker lets batch N+1's `write` start once batch N's `documents_written` is set (see
+stream_processor.app); the replay writes one batch at a time.
 
 `process` (prepare + write) returns only when the batch's transaction committed: the caller
 acknowledges the offsets afterwards (at-least-once). A database or broker failure is retried
@@ -42,7 +43,7 @@ import asyncpg
 from schemas.records import encode_trend
 from schemas.topics import DLQ, TRENDS
 from stream_processor import metrics, trends
-from stream_processor.decoding import Decoder, Refused, data_type_for
+from stream_processor.decoding import Refused, data_type_for, decode_batch
 from stream_processor.dlq import DeadLetter
 from stream_processor.storage.documents import (
     DocumentRow,
@@ -124,9 +125,7 @@ class BatchProcessor:
         dead_letter: bool = True,
         retry_base_s: float = 0.2,
         retry_cap_s: float = 10.0,
-        decoder: Decoder | None = None,
     ) -> None:
-        self._decoder = decoder or Decoder(topic_prefix)
         self._pool = pool
         self._publisher = publisher
         self._prefix = topic_prefix
@@ -146,7 +145,7 @@ class BatchProcessor:
         started = time.perf_counter()
         valid: list[_Valid] = []
         dead: list[DeadLetter] = []
-        outcomes = await self._decoder.decode([(i.topic, i.value) for i in batch])
+        outcomes = await decode_batch([(i.topic, i.value) for i in batch], self._prefix)
         for incoming, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Refused):
                 dead.append(
@@ -156,11 +155,17 @@ class BatchProcessor:
                 valid.append(_Valid(incoming, data_type_for(incoming.topic, self._prefix), outcome))
         return Prepared(batch, valid, dead, started)
 
-    async def write(self, prepared: Prepared) -> BatchResult:
+    async def write(
+        self, prepared: Prepared, documents_written: asyncio.Event | None = None
+    ) -> BatchResult:
         """Persist a prepared batch; returns after its transaction committed, retrying until it
         does (see the module docstring). Writes must be called one at a time, in batch order."""
         result = BatchResult(consumed=len(prepared.batch))
-        await self._retrying(lambda: self._persist(prepared.valid, prepared.dead, result), result)
+        written = documents_written or asyncio.Event()
+        await self._retrying(
+            lambda: self._persist(prepared.valid, prepared.dead, result, written), result
+        )
+        written.set()
         self._observe(prepared.batch, time.perf_counter() - prepared.started)
         return result
 
@@ -189,14 +194,18 @@ class BatchProcessor:
                 delay = min(delay * 2, self._retry_cap)
 
     async def _persist(
-        self, valid: list[_Valid], dead: list[DeadLetter], result: BatchResult
+        self,
+        valid: list[_Valid],
+        dead: list[DeadLetter],
+        result: BatchResult,
+        written: asyncio.Event,
     ) -> None:
         result.persisted = result.unchanged = result.skipped = result.trends = 0
         result.changed_days = set()
         refused: list[DeadLetter] = []
         async with self._pool.acquire() as conn:
             try:
-                await self._transaction(conn, valid, [*dead], result)
+                await self._transaction(conn, valid, [*dead], result, written)
             except _DATA_ERRORS as exc:
                 log.warning(
                     "the database refused a batch; isolating the record(s) it refuses",
@@ -211,6 +220,7 @@ class BatchProcessor:
         valid: list[_Valid],
         dead: list[DeadLetter],
         result: BatchResult,
+        upserted: asyncio.Event | None = None,
     ) -> None:
         async with conn.transaction():
             users = await existing_users(conn, (v.row.user_id for v in valid))
@@ -234,6 +244,11 @@ class BatchProcessor:
                 result.unchanged += len(rows) - len(written)
                 metrics.PERSISTED.labels(data_type).inc(len(written))
                 metrics.UNCHANGED.labels(data_type).inc(len(rows) - len(written))
+            if upserted is not None:
+                # The next batch may start its upserts now. Its trends wait for these users'
+                # locks, so a user's trends are still computed and published in batch order.
+                await trends.lock_users(conn, (user for user, _, _ in changed))
+                upserted.set()
             await notify_users_changed(conn, (user for user, _, _ in changed))
             fresh = await trends.recompute(conn, changed)
             await self._publish(fresh, dead)

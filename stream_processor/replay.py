@@ -48,7 +48,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas.data_types import BY_NAME, DATA_TYPES
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import RAW_PREFIX, raw_topic
-from stream_processor.decoding import Decoder
 from stream_processor.kafka_io import KafkaPublisher
 from stream_processor.pipeline import BatchProcessor, BatchResult, Incoming
 from stream_processor.settings import ProcessorSettings
@@ -102,7 +101,6 @@ async def replay(
 ) -> ReplayStats:
     """Reprocess the chosen raw topics up to their current end; returns what it did."""
     names = resolve_topics(topics, kafka.topic_prefix)
-    decoder = Decoder(kafka.topic_prefix, settings.decode_processes, settings.log_level)
     pool = await open_pool(db)
     publisher = KafkaPublisher(kafka)
     consumer = AIOKafkaConsumer(
@@ -116,7 +114,7 @@ async def replay(
     )
     try:
         await publisher.start()
-        await asyncio.gather(consumer.start(), decoder.warm_up())
+        await consumer.start()
         processor = BatchProcessor(
             pool,
             publisher,
@@ -124,12 +122,10 @@ async def replay(
             dead_letter=dead_letter,
             retry_base_s=settings.retry_base_s,
             retry_cap_s=settings.retry_cap_s,
-            decoder=decoder,
         )
         return await _run(consumer, processor, names, since, settings.batch_size)
     finally:
         await consumer.stop()
-        decoder.close()
         await publisher.stop()
         await pool.close()
 

@@ -19,13 +19,13 @@ class ProcessorSettings(BaseSettings):
     environment: Literal["development", "staging", "production"] = "development"
     log_level: str = "INFO"
     group_id: str = Field(default="myhealth-processor", validation_alias="PROCESSOR_GROUP_ID")
-    batch_size: int = Field(default=2000, ge=1, validation_alias="PROCESSOR_BATCH_SIZE")
+    batch_size: int = Field(default=4000, ge=1, validation_alias="PROCESSOR_BATCH_SIZE")
     batch_within_s: float = Field(default=0.5, gt=0, validation_alias="PROCESSOR_BATCH_WITHIN_S")
     metrics_port: int = Field(
         default=9102, ge=0, le=65535, validation_alias="PROCESSOR_METRICS_PORT"
     )
     fetch_partition_bytes: int = Field(
-        default=512 * 1024, ge=64 * 1024, validation_alias="PROCESSOR_FETCH_PARTITION_BYTES"
+        default=1024 * 1024, ge=64 * 1024, validation_alias="PROCESSOR_FETCH_PARTITION_BYTES"
     )
     fetch_max_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024 * 1024, validation_alias="PROCESSOR_FETCH_MAX_BYTES"
@@ -46,16 +46,6 @@ class ProcessorSettings(BaseSettings):
         gt=0,
         validation_alias="PROCESSOR_STOP_WAIT_S",
         description="How long a stop waits for the batch being written to commit.",
-    )
-    decode_processes: int = Field(
-        default=1,
-        ge=0,
-        le=16,
-        validation_alias="PROCESSOR_DECODE_PROCESSES",
-        description=(
-            "Child processes that decode and validate batches while the worker writes the"
-            " previous one (0: decode in the worker's own process). One per spare core."
-        ),
     )
     retry_base_s: float = Field(default=0.2, gt=0, validation_alias="PROCESSOR_RETRY_BASE_S")
     retry_cap_s: float = Field(default=10.0, gt=0, validation_alias="PROCESSOR_RETRY_CAP_S")

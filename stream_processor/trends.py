@@ -203,6 +203,11 @@ def _ranges(changed: Iterable[ChangedDay]) -> dict[tuple[str, str], tuple[date, 
     return ranges
 
 
+async def lock_users(conn: asyncpg.Connection, user_ids: Iterable[str]) -> None:
+    """Take the per-user trend locks early (recompute takes them again: they are re-entrant)."""
+    await sql.lock_users(conn, user_ids)
+
+
 async def recompute(conn: asyncpg.Connection, changed: Iterable[ChangedDay]) -> list[TrendRow]:
     """Recompute, store and return the trend rows that changed because these user-days did."""
     ranges = _ranges(changed)

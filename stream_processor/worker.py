@@ -16,7 +16,6 @@ import asyncpg
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import ensure_topics
 from stream_processor.app import RawConsumer
-from stream_processor.decoding import Decoder
 from stream_processor.kafka_io import KafkaPublisher
 from stream_processor.metrics import serve_metrics
 from stream_processor.pipeline import BatchProcessor
@@ -39,7 +38,6 @@ async def run_worker(
 ) -> None:
     serve_metrics(settings.metrics_port)
     await ensure_topics(kafka)
-    decoder = Decoder(kafka.topic_prefix, settings.decode_processes, settings.log_level)
     pool = await open_pool(db)
     publisher = KafkaPublisher(kafka)
     await publisher.start()
@@ -49,7 +47,6 @@ async def run_worker(
         topic_prefix=kafka.topic_prefix,
         retry_base_s=settings.retry_base_s,
         retry_cap_s=settings.retry_cap_s,
-        decoder=decoder,
     )
     consumer = RawConsumer(settings, kafka, processor)
     stop = asyncio.Event()
@@ -58,7 +55,7 @@ async def run_worker(
         loop.add_signal_handler(sig, stop.set)
     lag = asyncio.create_task(_report_lag(consumer, settings.lag_interval_s))
     try:
-        await asyncio.gather(consumer.start(), decoder.warm_up())
+        await consumer.start()
         log.info(
             "processor started",
             extra={"group_id": settings.group_id, "topics": sorted(consumer.topics)},
@@ -78,7 +75,6 @@ async def run_worker(
         try:
             await consumer.stop()
         finally:
-            decoder.close()
             await publisher.stop()
             await pool.close()
 
