@@ -130,8 +130,13 @@ class RawConsumer:
         within_ms = int(self.settings.batch_within_s * 1000)
         size = self.settings.batch_size
         while not stop.is_set():
-            generation = self._generation
             fetched = await self.consumer.getmany(timeout_ms=within_ms, max_records=size)
+            # Read right after getmany, with no await in between: what it returned belongs to
+            # the assignment of this generation (a batch of the assignment before a rebalance
+            # is dropped below; the new assignment starts again from the committed offsets,
+            # so it is read again). Read before getmany, a batch fetched by the new assignment
+            # would be dropped too, and then lost: its positions have moved past it.
+            generation = self._generation
             batch = [
                 Incoming(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp)
                 for tp, messages in fetched.items()

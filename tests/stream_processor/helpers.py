@@ -158,9 +158,11 @@ class Worker:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
 
     def start(self) -> None:
         assert self.process is None or self.process.poll() is not None
+        self.starts += 1
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "stream_processor", "worker"],
@@ -179,6 +181,7 @@ class Worker:
         if self.process is None:
             return None
         if self.process.poll() is None:
+            self._wait_started()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(60)
@@ -186,6 +189,18 @@ class Worker:
                 self.process.kill()
                 self.process.wait(10)
         return self.process.returncode
+
+    def _wait_started(self, seconds: float = 60.0) -> None:
+        """A graceful stop is of a worker that has started (a SIGTERM while the interpreter is
+        still importing ends any process by the signal)."""
+        deadline = time.monotonic() + seconds
+        while self.process is not None and self.process.poll() is None:
+            started = self.log_path.read_text(errors="replace").count('"processor started"')
+            if started >= self.starts:
+                return
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
