@@ -304,11 +304,33 @@ async def upsert_documents(
     conn: asyncpg.Connection, data_type: str, rows: Sequence[DocumentRow]
 ) -> list[tuple[str, str | None]]:
     """Write one batch of one type; returns (user_id, day) of every row inserted or changed."""
-    if not rows:
-        return []
-    args = _arguments(rows, len(COLUMNS[data_type]))
-    changed = await conn.fetch(upsert_sql(data_type), *args)
-    return [(r[0], r[1].isoformat() if r[1] is not None else None) for r in changed]
+    changed: list[tuple[str, str | None]] = []
+    for chunk in _statement_chunks(rows):
+        args = _arguments(chunk, len(COLUMNS[data_type]))
+        found = await conn.fetch(upsert_sql(data_type), *args)
+        changed += [(r[0], r[1].isoformat() if r[1] is not None else None) for r in found]
+    return changed
+
+
+STATEMENT_BYTES = 3 * 1024 * 1024
+"""Documents' JSON per upsert statement. Measured on 60k benchmark records, one transaction per
+1,000 rows: heart-rate days (28 KB each) upserted at ~1,900 rows/s in 1,000-row statements and
+~2,950 in 140-250-row ones; sleep (4 KB) at 8,400 in 1,000-row statements and 10,600 in 500-row
+ones. PostgreSQL builds each array parameter whole before unnest reads it; tens of megabytes of
+it cost more than the extra statements."""
+
+
+def _statement_chunks(rows: Sequence[DocumentRow]) -> list[Sequence[DocumentRow]]:
+    chunks: list[Sequence[DocumentRow]] = []
+    start = size = 0
+    for index, row in enumerate(rows):
+        if size and size + len(row.document_json) > STATEMENT_BYTES:
+            chunks.append(rows[start:index])
+            start, size = index, 0
+        size += len(row.document_json)
+    if start < len(rows):
+        chunks.append(rows[start:])
+    return chunks
 
 
 async def existing_users(conn: asyncpg.Connection, user_ids: Iterable[str]) -> set[str]:

@@ -19,7 +19,10 @@ from schemas.examples import example_document
 from schemas.records import RawRecord
 from stream_processor.storage.documents import (
     COLUMNS,
+    STATEMENT_BYTES,
     USER_CHANGED_CHANNEL,
+    DocumentRow,
+    _statement_chunks,
     notify_users_changed,
     typed_values,
 )
@@ -220,3 +223,20 @@ def test_heartrate_columns_with_missing_bpm_equal_the_column_definitions(
     doc = {"day": "2025-03-01", "rows": rows}
     expected = tuple(column.extract(doc) for column in COLUMNS["heartrate"])
     assert typed_values("heartrate", doc) == expected
+
+
+def test_upserts_are_split_by_document_bytes() -> None:
+    def row(size: int, n: int) -> DocumentRow:
+        return DocumentRow(
+            "u", f"k{n}", None, (), "x" * size, b"", datetime(2026, 1, 1, tzinfo=UTC)
+        )
+
+    rows = [row(STATEMENT_BYTES // 3, n) for n in range(7)] + [row(STATEMENT_BYTES * 2, 7)]
+    rows += [row(10, n) for n in range(8, 12)]
+    chunks = _statement_chunks(rows)
+    assert [r for chunk in chunks for r in chunk] == rows
+    assert [len(c) for c in chunks] == [3, 3, 1, 1, 4]
+    assert all(
+        sum(len(r.document_json) for r in c) <= STATEMENT_BYTES for c in chunks if len(c) > 1
+    )
+    assert _statement_chunks([]) == []
