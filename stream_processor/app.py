@@ -228,6 +228,8 @@ class RawConsumer:
             )
 
     async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        if revoked:
+            metrics.REBALANCES.inc()
         await self._settle(self.settings.rebalance_wait_s)
         self._generation += 1
         for tp in revoked:

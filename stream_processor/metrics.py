@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 CONSUMED = Counter(
@@ -57,6 +59,24 @@ LAST_RECORD_TIMESTAMP = Gauge(
 LAST_BATCH_TIMESTAMP = Gauge(
     "processor_last_batch_timestamp_seconds", "Unix time the last batch committed"
 )
+
+
+REBALANCES = Counter(
+    "processor_rebalances_total",
+    "Times this worker's partitions were taken away for a rebalance of the group",
+)
+DB_POOL_IN_USE = Gauge(
+    "processor_db_pool_connections_in_use", "asyncpg pool connections checked out"
+)
+DB_POOL_SIZE = Gauge("processor_db_pool_connections", "asyncpg pool connections open")
+DB_POOL_MAX = Gauge("processor_db_pool_connections_max", "asyncpg pool size limit")
+
+
+def track_pool(pool: Any) -> None:
+    """Point the pool gauges at a live pool (read when scraped)."""
+    DB_POOL_IN_USE.set_function(lambda: pool.get_size() - pool.get_idle_size())
+    DB_POOL_SIZE.set_function(lambda: pool.get_size())
+    DB_POOL_MAX.set_function(lambda: pool.get_max_size())
 
 
 def serve_metrics(port: int) -> None:

@@ -15,6 +15,7 @@ import asyncpg
 
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import ensure_topics
+from stream_processor import metrics
 from stream_processor.app import RawConsumer
 from stream_processor.kafka_io import KafkaPublisher
 from stream_processor.metrics import serve_metrics
@@ -39,6 +40,7 @@ async def run_worker(
     serve_metrics(settings.metrics_port)
     await ensure_topics(kafka)
     pool = await open_pool(db)
+    metrics.track_pool(pool)
     publisher = KafkaPublisher(kafka)
     await publisher.start()
     processor = BatchProcessor(

@@ -368,14 +368,17 @@ def services() -> Dashboard:
         stack=True,
     )
     pool = Panel(
-        "Database pool (gateway)",
+        "Database pools",
         [
-            PromQL("sum(gateway_db_pool_connections_in_use)", legend="in use"),
-            PromQL("sum(gateway_db_pool_connections)", legend="open"),
-            PromQL("sum(gateway_db_pool_connections_max)", legend="limit"),
+            PromQL("sum(gateway_db_pool_connections_in_use)", legend="gateway in use"),
+            PromQL("sum(gateway_db_pool_connections)", legend="gateway open"),
+            PromQL("sum(gateway_db_pool_connections_max)", legend="gateway limit"),
+            PromQL("sum(processor_db_pool_connections_in_use)", legend="processor in use"),
+            PromQL("sum(processor_db_pool_connections_max)", legend="processor limit"),
         ],
         unit="short",
-        description="In use at the limit means requests queue for a connection.",
+        description="Gateway in use at its limit means requests queue for a connection. A "
+        "processor worker uses at most two at once (two batches in flight).",
     )
     db_health = Panel(
         "Processor database batches: latency and retries",

@@ -278,6 +278,7 @@ async def test_every_promql_expression_returns_series(
             "processor_records_dead_lettered_total",
             "processor_records_skipped_total",
             "processor_consumer_lag",
+            "processor_db_pool_connections_max",
             "collector_runs_total",
             "myhealth_sync_last_success_timestamp_seconds",
         ):
