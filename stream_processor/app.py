@@ -15,12 +15,9 @@ Guarantees, and how this loop keeps them:
     PostgreSQL transaction committed. A worker killed at any point leaves the batch
     uncommitted and it is redelivered; upserts make the redelivery harmless.
   * Commits advance in batch order per partition (what faust's `concurrency=1` guaranteed): a
-    batch's offsets are committed only after the batch before it finished. Batch N+1 is fetched
-    and decoded while batch N's transaction runs, and at most two transactions overlap: batch
-    N+1 starts its upserts once batch N has finished its own and holds its users' trend locks,
-    so PostgreSQL writes N+1's documents while the event loop computes N's trends. A user's
-    trends are still computed and published in batch order (N+1 waits for those locks), and
-    row conflicts only ever make N+1 wait for N, never the reverse: no deadlock.
+    batch's offsets are committed only after it and every batch before it committed. Batch N+1
+    is fetched and decoded while batch N's transaction runs, and at most two transactions
+    overlap (stream_processor.writer, shared with the replay).
   * Single owner per user: every raw topic has RAW_PARTITIONS partitions keyed by user id, and
     the range assignor gives a member the same partition numbers of every topic it subscribes
     to, so all of a user's records (every type) are processed by one worker. Trend
@@ -38,9 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -51,8 +48,15 @@ from schemas.data_types import DATA_TYPES
 from schemas.settings import KafkaSettings
 from schemas.topics import raw_topic
 from stream_processor import metrics
-from stream_processor.pipeline import BatchProcessor, Incoming, Prepared, last_offsets
+from stream_processor.pipeline import (
+    BatchProcessor,
+    BatchResult,
+    Incoming,
+    Prepared,
+    last_offsets,
+)
 from stream_processor.settings import ProcessorSettings
+from stream_processor.writer import OrderedWriter
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +85,6 @@ def group_consumer(settings: ProcessorSettings, kafka: KafkaSettings) -> AIOKafk
     )
 
 
-@dataclass(slots=True)
-class _Writing:
-    """A batch whose transaction runs in `task`; `generation` is the assignment it was read in;
-    `documents_written` is set once its upserts are done and its users' trend locks taken."""
-
-    task: asyncio.Task[None]
-    prepared: Prepared
-    generation: int
-    documents_written: asyncio.Event
-
-
-_IN_FLIGHT = 2
-"""Batches written at once: one upserting its documents while the one before it computes and
-publishes its trends (PostgreSQL and the event loop each do one half at a time)."""
-
-
 class RawConsumer:
     """Feeds the batch processor from the group's partitions and commits behind it."""
 
@@ -112,7 +100,7 @@ class RawConsumer:
         self.consumer = consumer or group_consumer(settings, kafka)
         self.processed: dict[tuple[str, int], int] = {}
         self._processor = processor
-        self._writing: list[_Writing] = []
+        self._writer = OrderedWriter(processor)
         self._generation = 0
 
     async def start(self) -> None:
@@ -121,7 +109,7 @@ class RawConsumer:
 
     async def stop(self) -> None:
         try:
-            await self._settle(self.settings.stop_wait_s)
+            await self._writer.settle(self.settings.stop_wait_s)
         finally:
             await self.consumer.stop()
 
@@ -145,50 +133,14 @@ class RawConsumer:
             if not batch:
                 continue
             prepared = await self._processor.prepare(batch)
-            await self._make_room()
+            await self._writer.make_room()
             if generation != self._generation:
                 log.info("batch read before a rebalance dropped", extra={"size": len(batch)})
                 continue
-            previous = self._writing[-1].task if self._writing else None
-            written = asyncio.Event()
-            task = asyncio.create_task(self._write(prepared, generation, written, previous))
-            self._writing.append(_Writing(task, prepared, generation, written))
+            self._writer.start(prepared, functools.partial(self._committed, generation))
 
-    async def _make_room(self) -> None:
-        """Wait until a new batch may start writing: fewer than _IN_FLIGHT batches in flight,
-        and the newest one past its upserts. A write that failed (a bug: database and broker
-        errors are retried inside) stops the worker, so nothing after it is ever committed."""
-        while self._writing:
-            oldest = self._writing[0]
-            if oldest.task.done():
-                self._writing.pop(0)
-                if not oldest.task.cancelled() and oldest.task.exception() is not None:
-                    raise oldest.task.exception()  # type: ignore[misc]
-                continue
-            if len(self._writing) >= _IN_FLIGHT:
-                await asyncio.wait([oldest.task])
-                continue
-            newest = self._writing[-1]
-            waiter = asyncio.ensure_future(newest.documents_written.wait())
-            try:
-                await asyncio.wait([waiter, newest.task], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-            return
-
-    async def _write(
-        self,
-        prepared: Prepared,
-        generation: int,
-        written: asyncio.Event,
-        previous: asyncio.Task[None] | None,
-    ) -> None:
-        await self._processor.write(prepared, written)
-        if previous is not None:
-            # Offsets are committed in batch order: this batch's may pass the previous one's.
-            await asyncio.wait([previous])
-            if previous.cancelled() or previous.exception() is not None:
-                return
+    async def _committed(self, generation: int, prepared: Prepared, _: BatchResult) -> None:
+        """The batch and every one before it committed: acknowledge its offsets."""
         offsets = last_offsets(prepared.batch)
         if generation == self._generation:
             await self._commit(offsets)
@@ -210,27 +162,10 @@ class RawConsumer:
                 extra={"error": f"{type(exc).__name__}: {exc}"},
             )
 
-    async def _settle(self, wait_s: float) -> None:
-        """Give the batches being written `wait_s` seconds to commit; cancel those that did not
-        (their offsets stay uncommitted, so they are redelivered)."""
-        writing, self._writing = self._writing, []
-        tasks = [w.task for w in writing if not w.task.done()]
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=wait_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-            log.warning(
-                "batches not committed in time: they will be redelivered",
-                extra={"batches": len(pending)},
-            )
-
     async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         if revoked:
             metrics.REBALANCES.inc()
-        await self._settle(self.settings.rebalance_wait_s)
+        await self._writer.settle(self.settings.rebalance_wait_s)
         self._generation += 1
         for tp in revoked:
             self.processed.pop((tp.topic, tp.partition), None)

@@ -9,8 +9,8 @@ worker and the replay command.
 
 `prepare` is CPU only and yields to the event loop now and then, so callers (the worker loop,
 the replay) decode batch N+1 while batch N's transaction waits on PostgreSQL or the broker.
-The worker lets batch N+1's `write` start once batch N's `documents_written` is set (see
-stream_processor.app); the replay writes one batch at a time.
+The worker and the replay let batch N+1's `write` start once batch N's `documents_written` is
+set (stream_processor.writer).
 
 `process` (prepare + write) returns only when the batch's transaction committed: the caller
 acknowledges the offsets afterwards (at-least-once). A database or broker failure is retried

@@ -37,7 +37,6 @@ Disaster recovery (rebuilding the database):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -49,9 +48,10 @@ from schemas.data_types import BY_NAME, DATA_TYPES
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import RAW_PREFIX, raw_topic
 from stream_processor.kafka_io import KafkaPublisher
-from stream_processor.pipeline import BatchProcessor, BatchResult, Incoming
+from stream_processor.pipeline import BatchProcessor, BatchResult, Incoming, Prepared
 from stream_processor.settings import ProcessorSettings
 from stream_processor.worker import open_pool
+from stream_processor.writer import OrderedWriter
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,13 @@ async def _run(
     stats = ReplayStats()
     started = time.perf_counter()
     log.info("replay started", extra={"topics": names, "partitions": len(partitions)})
-    # Batch N+1 is fetched and decoded while batch N's transaction runs; writes stay in order.
-    writing: asyncio.Task[BatchResult] | None = None
+    writer = OrderedWriter(processor)
+
+    async def counted(_: Prepared, result: BatchResult) -> None:
+        _add(stats, result)
+
+    # Batch N+1 is fetched and decoded while batch N's transaction runs (two at most overlap,
+    # as in the worker: stream_processor.writer).
     try:
         while remaining:
             fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch_size)
@@ -158,20 +163,15 @@ async def _run(
             ]
             if batch:
                 prepared = await processor.prepare(batch)
-                if writing is not None:
-                    _add(stats, await writing)
-                writing = asyncio.create_task(processor.write(prepared))
+                await writer.make_room()
+                writer.start(prepared, counted)
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
                     consumer.pause(tp)
-        if writing is not None:
-            _add(stats, await writing)
-            writing = None
+        await writer.finish()
     finally:
-        if writing is not None and not writing.done():
-            writing.cancel()
-            await asyncio.wait([writing])
+        await writer.settle(0)
     stats.seconds = time.perf_counter() - started
     return stats
 
