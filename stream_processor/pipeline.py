@@ -159,7 +159,9 @@ class BatchProcessor:
         self, prepared: Prepared, documents_written: asyncio.Event | None = None
     ) -> BatchResult:
         """Persist a prepared batch; returns after its transaction committed, retrying until it
-        does (see the module docstring). Writes must be called one at a time, in batch order."""
+        does (see the module docstring). `documents_written` is set once the batch's upserts
+        are done and its users' trend locks held (stream_processor.writer starts the next
+        batch then), or at the latest when it committed."""
         result = BatchResult(consumed=len(prepared.batch))
         written = documents_written or asyncio.Event()
         await self._retrying(
@@ -198,14 +200,14 @@ class BatchProcessor:
         valid: list[_Valid],
         dead: list[DeadLetter],
         result: BatchResult,
-        written: asyncio.Event,
+        documents_written: asyncio.Event,
     ) -> None:
         result.persisted = result.unchanged = result.skipped = result.trends = 0
         result.changed_days = set()
         refused: list[DeadLetter] = []
         async with self._pool.acquire() as conn:
             try:
-                await self._transaction(conn, valid, [*dead], result, written)
+                await self._transaction(conn, valid, [*dead], result, documents_written)
             except _DATA_ERRORS as exc:
                 log.warning(
                     "the database refused a batch; isolating the record(s) it refuses",
@@ -220,7 +222,7 @@ class BatchProcessor:
         valid: list[_Valid],
         dead: list[DeadLetter],
         result: BatchResult,
-        upserted: asyncio.Event | None = None,
+        documents_written: asyncio.Event | None = None,
     ) -> None:
         async with conn.transaction():
             users = await existing_users(conn, (v.row.user_id for v in valid))
@@ -244,11 +246,11 @@ class BatchProcessor:
                 result.unchanged += len(rows) - len(written)
                 metrics.PERSISTED.labels(data_type).inc(len(written))
                 metrics.UNCHANGED.labels(data_type).inc(len(rows) - len(written))
-            if upserted is not None:
+            await trends.lock_users(conn, (user for user, _, _ in changed))
+            if documents_written is not None:
                 # The next batch may start its upserts now. Its trends wait for these users'
                 # locks, so a user's trends are still computed and published in batch order.
-                await trends.lock_users(conn, (user for user, _, _ in changed))
-                upserted.set()
+                documents_written.set()
             await notify_users_changed(conn, (user for user, _, _ in changed))
             fresh = await trends.recompute(conn, changed)
             await self._publish(fresh, dead)

@@ -18,8 +18,9 @@ The days of one (user, metric) series are computed in one pass (`_series_trends`
 exactly what the per-day definition above gives, float for float after the 6-digit rounding;
 tests/stream_processor/test_trend_math.py keeps the straightforward implementation to compare.
 
-Runs inside the batch's transaction, under per-user advisory locks: the trends always reflect
-exactly the committed documents, and two writers never interleave on one user."""
+Runs inside the batch's transaction, under per-user advisory locks (`lock_users`, taken by the
+caller before `recompute`): the trends always reflect exactly the committed documents, and two
+writers never interleave on one user."""
 
 from __future__ import annotations
 
@@ -204,16 +205,16 @@ def _ranges(changed: Iterable[ChangedDay]) -> dict[tuple[str, str], tuple[date, 
 
 
 async def lock_users(conn: asyncpg.Connection, user_ids: Iterable[str]) -> None:
-    """Take the per-user trend locks early (recompute takes them again: they are re-entrant)."""
+    """Take the per-user trend locks, held until the transaction ends; `recompute` needs them."""
     await sql.lock_users(conn, user_ids)
 
 
 async def recompute(conn: asyncpg.Connection, changed: Iterable[ChangedDay]) -> list[TrendRow]:
-    """Recompute, store and return the trend rows that changed because these user-days did."""
+    """Recompute, store and return the trend rows that changed because these user-days did.
+    The caller holds the locks of these users (`lock_users`)."""
     ranges = _ranges(changed)
     if not ranges:
         return []
-    await sql.lock_users(conn, (user for user, _ in ranges))
     by_table: dict[str, list[sql.Window]] = defaultdict(list)
     for (user_id, table), (lo, hi) in ranges.items():
         by_table[table].append(

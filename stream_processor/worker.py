@@ -62,14 +62,8 @@ async def run_worker(
             "processor started",
             extra={"group_id": settings.group_id, "topics": sorted(consumer.topics)},
         )
-        running = asyncio.create_task(consumer.run(stop))
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
-        if running.done():
-            running.result()  # a loop that ended on its own failed: raise its error
+        await consumer.run(stop)  # returns within a fetch once stop is set; raises if it fails
         log.info("processor stopping")
-        stop.set()
-        await running
     finally:
         lag.cancel()
         with contextlib.suppress(asyncio.CancelledError):
