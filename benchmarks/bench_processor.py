@@ -5,7 +5,9 @@
 1. Produces N realistic raw records (every data type in the proportions one ring produces them,
    from schemas.examples, many users and days) to raw topics under a private prefix.
 2. processor_records_per_s: `python -m stream_processor worker` from process start until the
-   group's committed offsets cover all N (everything persisted); its peak RSS (VmHWM).
+   group's committed offsets cover all N (everything persisted); its peak RSS (VmHWM); the CPU
+   time per record of the worker, PostgreSQL and the Kafka broker, and how busy the machine was
+   (the processor's rate is bounded by their sum over two cores).
 3. copy_rows_per_s: the same rows (read back from the topics, decoded untimed) written with
    PostgreSQL COPY into empty copies of the tables: the persistence ceiling.
 4. per_record_baseline_per_s: the original design's path, one autocommitted upsert per record,
@@ -159,11 +161,49 @@ def _spawn_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
         )
 
 
-async def run_worker(kafka: KafkaSettings, env: dict[str, str], total: int) -> tuple[float, float]:
+def _role(pid: int, own: int) -> str | None:
+    if pid == own:
+        return "worker"
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        if comm == "postgres":
+            return "postgres"
+        if comm == "java" and b"kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return "kafka"
+    except OSError:
+        pass
+    return None
+
+
+def cpu_seconds(worker: int) -> dict[str, float]:
+    """CPU seconds used so far by the worker, PostgreSQL and the Kafka broker, and by the whole
+    machine ("busy") next to the time it had ("cores"). PostgreSQL counts its reaped backends
+    too (the postmaster's children's time)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = defaultdict(float)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or (role := _role(int(entry.name), worker)) is None:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[role] += sum(int(f) for f in fields[11:15]) / tick
+    times = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    used["cores"] = sum(times) / tick
+    used["busy"] = (sum(times) - times[3] - times[4]) / tick  # minus idle and iowait
+    return used
+
+
+async def run_worker(
+    kafka: KafkaSettings, env: dict[str, str], total: int
+) -> tuple[float, float, dict[str, float]]:
+    """Rate, peak RSS, and CPU microseconds per record by process (see cpu_seconds)."""
     group = f"bench-{uuid.uuid4().hex[:8]}"
     env = {**env, "PROCESSOR_GROUP_ID": group}
     started = time.perf_counter()
     process = _spawn_worker(env)
+    before = cpu_seconds(process.pid)
     try:
         while await committed(kafka, group) < total:
             if process.poll() is not None:
@@ -171,10 +211,12 @@ async def run_worker(kafka: KafkaSettings, env: dict[str, str], total: int) -> t
             await asyncio.sleep(0.2)
         seconds = time.perf_counter() - started
         rss = peak_rss_mb(process.pid)
+        after = cpu_seconds(process.pid)
     finally:
         process.terminate()
         process.wait(60)
-    return total / seconds, rss
+    cpu = {role: 1e6 * (after[role] - before.get(role, 0.0)) / total for role in after}
+    return total / seconds, rss, cpu
 
 
 async def read_rows(kafka: KafkaSettings, limit: int | None = None) -> Iterator[Any]:
@@ -331,8 +373,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         total = await produce(kafka, users, args.records)
         print(f"produced {total} in {time.perf_counter() - started:.0f}s", flush=True)
 
-        processor_rate, rss = await run_worker(kafka, env, total)
+        processor_rate, rss, cpu = await run_worker(kafka, env, total)
         print(f"processor: {processor_rate:.0f} records/s, peak RSS {rss:.0f} MB", flush=True)
+        print(f"CPU us per record: {json.dumps({k: round(v) for k, v in cpu.items()})}", flush=True)
         copy_rate, copied = await measure_copy(pool, kafka)
         print(f"COPY: {copy_rate:.0f} rows/s ({copied} rows)", flush=True)
         rows = list(await read_rows(kafka))
@@ -365,6 +408,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "batched_upsert_rows_per_s": round(batched, 1),
         "replay_records_per_s": round(summary["records_per_s"], 1),
         "processor_peak_rss_mb": round(rss, 1),
+        "processor_cpu_us_per_record_worker": round(cpu["worker"], 1),
+        "processor_cpu_us_per_record_postgres": round(cpu["postgres"], 1),
+        "processor_cpu_us_per_record_kafka": round(cpu["kafka"], 1),
+        "processor_machine_busy": round(cpu["busy"] / cpu["cores"], 3),
         "processor_vs_copy": round(processor_rate / copy_rate, 3),
         "processor_vs_per_record": round(processor_rate / baseline, 2),
         "per_record_baseline_records": baseline_n,
