@@ -258,12 +258,12 @@ class BatchProcessor:
             result.trends = len(fresh)
 
     async def _publish(self, fresh: list[Any], dead: list[DeadLetter]) -> None:
-        now = datetime.now(UTC)
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
         messages: list[Outgoing] = [
             (
                 self._trends_topic,
                 row.user_id.encode(),
-                encode_trend(trends.to_event(row, now)),
+                encode_trend(trends.to_event(row, now_ms)),
                 [],
             )
             for row in fresh

@@ -230,7 +230,7 @@ async def recompute(conn: asyncpg.Connection, changed: Iterable[ChangedDay]) -> 
     ]
     stored = await sql.stored_trends(conn, targets)
     fresh = fresh_trends(targets, series, stored)
-    await sql.upsert_trends(conn, fresh, datetime.now(UTC))
+    await sql.write_trends(conn, fresh, stored, datetime.now(UTC))
     return fresh
 
 
@@ -257,8 +257,9 @@ def fresh_trends(
     return out
 
 
-def to_event(row: TrendRow, computed_at: datetime) -> dict[str, Any]:
-    """The Avro datum of `oura.trends.daily` (schemas/avro/trend.avsc)."""
+def to_event(row: TrendRow, computed_at: datetime | int) -> dict[str, Any]:
+    """The Avro datum of `oura.trends.daily` (schemas/avro/trend.avsc). `computed_at` may be
+    epoch milliseconds, what the field holds: one conversion per batch instead of per event."""
     return {
         "user_id": row.user_id,
         "day": row.day.isoformat(),

@@ -5,7 +5,7 @@ the arithmetic on them lives in `stream_processor.trends`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -189,6 +189,29 @@ async def stored_trends(
         [w[3] for w in windows],
     )
     return {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
+
+
+_TREND_COLUMNS = (*TrendRow._fields, "computed_at")
+
+
+async def write_trends(
+    conn: asyncpg.Connection,
+    rows: Sequence[TrendRow],
+    stored: Container[tuple[str, str, date]],
+    at: datetime,
+) -> None:
+    """Store fresh trend rows: the ones with no stored row by COPY, the others by upsert.
+
+    `stored` holds the (user, metric, day) keys read under the users' locks (`lock_users`), and
+    nothing else writes a locked user's trends, so a key missing from it is still missing: COPY
+    cannot meet a duplicate. Most fresh rows are new (a new day of data), and COPY stores them
+    for a fraction of what the upsert's per-row conflict check costs PostgreSQL."""
+    new = [(*row, at) for row in rows if (row.user_id, row.metric, row.day) not in stored]
+    if new:
+        await conn.copy_records_to_table("daily_trends", records=new, columns=_TREND_COLUMNS)
+    if len(new) < len(rows):
+        changed = [row for row in rows if (row.user_id, row.metric, row.day) in stored]
+        await upsert_trends(conn, changed, at)
 
 
 async def upsert_trends(conn: asyncpg.Connection, rows: Sequence[TrendRow], at: datetime) -> None:

@@ -200,6 +200,29 @@ def test_series_values_are_judged_as_before(values: list[Any], bounds: tuple[Any
     )
 
 
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(_SERIES_VALUE, max_size=12) | st.lists(st.floats(0, 250) | st.none(), max_size=50),
+    st.sampled_from([(0, 250), (0, None), (0, 100), (None, None)]),
+)
+def test_series_items_with_and_without_nulls_are_judged_as_before(
+    items: list[Any], bounds: tuple[Any, Any]
+) -> None:
+    low, high = bounds
+    doc = {"x": {"interval": 60, "items": items, "timestamp": "2025-03-01T00:00:00+00:00"}}
+
+    def judged() -> list[str]:
+        checker = _Checker()
+        checker.series(doc, "x", low=low, high=high)
+        return checker.problems
+
+    def before() -> list[str]:
+        kept = [v for v in items if v is not None]
+        return [p.replace("x ", "x.items ", 1) for p in _values_by_the_book(kept, low, high)]
+
+    assert _outcome(judged) == _outcome(before)
+
+
 def test_heartrate_stamp_off_its_day_in_the_middle_is_still_named() -> None:
     doc = example_document("heartrate", day=date(2025, 3, 1), seed=2)
     middle = len(doc["rows"]) // 2
