@@ -13,9 +13,9 @@
 4. per_record_baseline_per_s: the original design's path, one autocommitted upsert per record,
    on --baseline-records records taken at an even stride over all N, so the sample has the data
    types in the same proportions (the first records read back are all of a few small types).
-5. batched_upsert_rows_per_s: the processor's own write statement and nothing else (no Kafka,
+5. batched_write_rows_per_s: the processor's own document writes and nothing else (no Kafka,
    decoding or trends), one transaction per PROCESSOR_BATCH_SIZE records, on the same rows: what
-   this storage lets any processor built on idempotent upserts reach on this machine.
+   the writes alone reach on this machine.
 6. replay_records_per_s: `python -m stream_processor replay --from-beginning` into the emptied
    tables.
 Figures are merged into benchmarks/results.json. Needs the local stack (make up).
@@ -59,6 +59,7 @@ from stream_processor.storage.documents import (  # noqa: E402
     newest_per_key,
     to_row,
     upsert_documents,
+    write_documents,
 )
 from stream_processor.validation import validate  # noqa: E402
 
@@ -315,8 +316,8 @@ async def measure_per_record(pool: asyncpg.Pool, rows: list[Any]) -> float:
     return len(rows) / (time.perf_counter() - started)
 
 
-async def measure_batched_upsert(pool: asyncpg.Pool, rows: list[Any], batch: int) -> float:
-    """The processor's write path alone: per batch, one transaction with one upsert per type."""
+async def measure_batched_write(pool: asyncpg.Pool, rows: list[Any], batch: int) -> float:
+    """The processor's write path alone: per batch, one transaction, one write per type."""
     await empty(pool)
     started = time.perf_counter()
     async with pool.acquire() as conn:
@@ -326,7 +327,7 @@ async def measure_batched_upsert(pool: asyncpg.Pool, rows: list[Any], batch: int
                 by_type[data_type].append(row)
             async with conn.transaction():
                 for data_type, typed_rows in by_type.items():
-                    await upsert_documents(conn, data_type, newest_per_key(typed_rows))
+                    await write_documents(conn, data_type, newest_per_key(typed_rows))
     return len(rows) / (time.perf_counter() - started)
 
 
@@ -382,8 +383,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         sample = spread_sample(rows, args.baseline_records)
         baseline = await measure_per_record(pool, sample)
         print(f"per-record upsert: {baseline:.0f} records/s ({len(sample)} records)", flush=True)
-        batched = await measure_batched_upsert(pool, rows, ProcessorSettings().batch_size)
-        print(f"batched upsert alone: {batched:.0f} rows/s", flush=True)
+        batched = await measure_batched_write(pool, rows, ProcessorSettings().batch_size)
+        print(f"batched writes alone: {batched:.0f} rows/s", flush=True)
         baseline_n = len(sample)
         del rows, sample  # hundreds of MB of documents
 
@@ -405,7 +406,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "processor_records_per_s": round(processor_rate, 1),
         "copy_rows_per_s": round(copy_rate, 1),
         "per_record_baseline_per_s": round(baseline, 1),
-        "batched_upsert_rows_per_s": round(batched, 1),
+        "batched_write_rows_per_s": round(batched, 1),
         "replay_records_per_s": round(summary["records_per_s"], 1),
         "processor_peak_rss_mb": round(rss, 1),
         "processor_cpu_us_per_record_worker": round(cpu["worker"], 1),

@@ -50,7 +50,7 @@ from stream_processor.storage.documents import (
     existing_users,
     newest_per_key,
     notify_users_changed,
-    upsert_documents,
+    write_documents,
 )
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class BatchProcessor:
                 )
             changed: set[tuple[str, str, str]] = set()
             for data_type, rows in by_type.items():
-                written = await upsert_documents(conn, data_type, newest_per_key(rows))
+                written = await write_documents(conn, data_type, newest_per_key(rows))
                 changed.update((user, data_type, day or "") for user, day in written)
                 result.persisted += len(written)
                 result.unchanged += len(rows) - len(written)
