@@ -49,19 +49,20 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from schemas.data_types import DATA_TYPES  # noqa: E402
 from schemas.examples import example_document  # noqa: E402
-from schemas.records import RawRecord, canonical_form, decode_raw, encode_raw  # noqa: E402
+from schemas.records import RawRecord, encode_raw  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
 from schemas.topics import delete_topics, ensure_topics, raw_topic, registry  # noqa: E402
+from stream_processor.decoding import data_type_for, decode_one  # noqa: E402
 from stream_processor.settings import ProcessorSettings  # noqa: E402
 from stream_processor.storage.documents import (  # noqa: E402
     COLUMNS,
     DocumentRow,
+    copy_record,
     newest_per_key,
-    to_row,
+    row_columns,
     upsert_documents,
     write_documents,
 )
-from stream_processor.validation import validate  # noqa: E402
 
 BENCH_DB = "myhealth_bench_processor"
 START_DAY = date(2024, 1, 1)
@@ -220,8 +221,9 @@ async def run_worker(
     return total / seconds, rss, cpu
 
 
-async def read_rows(kafka: KafkaSettings, limit: int | None = None) -> Iterator[Any]:
-    """(data_type, DocumentRow) of every raw record, decoded outside any timing."""
+async def read_rows(kafka: KafkaSettings) -> list[tuple[str, DocumentRow]]:
+    """(data_type, DocumentRow) of every raw record, decoded as the processor decodes them,
+    outside any timing."""
     consumer = AIOKafkaConsumer(
         *(raw_topic(t.name, kafka.topic_prefix) for t in DATA_TYPES),
         **kafka.client_kwargs(),
@@ -232,53 +234,28 @@ async def read_rows(kafka: KafkaSettings, limit: int | None = None) -> Iterator[
     await consumer.start()
     rows: list[tuple[str, DocumentRow]] = []
     try:
-        while limit is None or len(rows) < limit:
-            batch = await consumer.getmany(timeout_ms=2000, max_records=5000)
-            if not batch:
-                break
+        while batch := await consumer.getmany(timeout_ms=2000, max_records=5000):
             for messages in batch.values():
                 for message in messages:
-                    record = decode_raw(message.value)
-                    key = validate(record)
-                    text, digest = canonical_form(record.document)
-                    row = to_row(
-                        record.data_type,
-                        record.user_id,
-                        key,
-                        record.document,
-                        text.decode(),
-                        digest,
-                        record.fetched_at,
-                    )
-                    rows.append((record.data_type, row))
+                    row = decode_one(message.topic, message.value, kafka.topic_prefix)
+                    if not isinstance(row, DocumentRow):
+                        raise RuntimeError(f"a benchmark record was refused: {row}")
+                    rows.append((data_type_for(message.topic, kafka.topic_prefix), row))
     finally:
         await consumer.stop()
-    return iter(rows[:limit] if limit else rows)
+    return rows
 
 
 def _copy_tuple(data_type: str, row: DocumentRow) -> tuple[Any, ...]:
-    typed = []
-    for column, value in zip(COLUMNS[data_type], row.typed, strict=True):
-        if value is not None and column.sql_type == "timestamptz":
-            value = datetime.fromisoformat(value)
-        elif value is not None and column.sql_type == "date":
-            value = date.fromisoformat(value)
-        typed.append(value)
-    day = date.fromisoformat(row.day) if row.day else None
-    return (
-        uuid.UUID(row.user_id),
-        row.key,
-        day,
-        *typed,
-        row.document_json,
-        row.content_hash,
-        row.fetched_at,
-    )
+    record = copy_record(data_type, row)
+    if record is None:
+        raise RuntimeError(f"a benchmark {data_type} row has values COPY cannot take: {row.key}")
+    return record
 
 
-async def measure_copy(pool: asyncpg.Pool, kafka: KafkaSettings) -> tuple[float, int]:
+async def measure_copy(pool: asyncpg.Pool, rows: list[tuple[str, DocumentRow]]) -> float:
     by_type: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for data_type, row in await read_rows(kafka):
+    for data_type, row in rows:
         by_type[data_type].append(_copy_tuple(data_type, row))
     for table in COLUMNS:
         await pool.execute(f"DROP TABLE IF EXISTS copy_{table}")
@@ -287,16 +264,16 @@ async def measure_copy(pool: asyncpg.Pool, kafka: KafkaSettings) -> tuple[float,
     started = time.perf_counter()
     async with pool.acquire() as conn:
         for data_type, tuples in by_type.items():
-            names = ["user_id", "id", "day", *(c.name for c in COLUMNS[data_type])]
-            names += ["document", "content_hash", "fetched_at"]
             for i in range(0, len(tuples), 5000):
                 await conn.copy_records_to_table(
-                    f"copy_{data_type}", records=tuples[i : i + 5000], columns=names
+                    f"copy_{data_type}",
+                    records=tuples[i : i + 5000],
+                    columns=row_columns(data_type),
                 )
     seconds = time.perf_counter() - started
     for table in COLUMNS:
         await pool.execute(f"DROP TABLE copy_{table}")
-    return total / seconds, total
+    return total / seconds
 
 
 def spread_sample(rows: list[Any], size: int) -> list[Any]:
@@ -377,9 +354,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         processor_rate, rss, cpu = await run_worker(kafka, env, total)
         print(f"processor: {processor_rate:.0f} records/s, peak RSS {rss:.0f} MB", flush=True)
         print(f"CPU us per record: {json.dumps({k: round(v) for k, v in cpu.items()})}", flush=True)
-        copy_rate, copied = await measure_copy(pool, kafka)
-        print(f"COPY: {copy_rate:.0f} rows/s ({copied} rows)", flush=True)
-        rows = list(await read_rows(kafka))
+        rows = await read_rows(kafka)
+        copy_rate = await measure_copy(pool, rows)
+        print(f"COPY: {copy_rate:.0f} rows/s ({len(rows)} rows)", flush=True)
         sample = spread_sample(rows, args.baseline_records)
         baseline = await measure_per_record(pool, sample)
         print(f"per-record upsert: {baseline:.0f} records/s ({len(sample)} records)", flush=True)

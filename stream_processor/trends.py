@@ -187,8 +187,7 @@ def _series_trends(
             flag,
         )
         day = date.fromordinal(number + EPOCH_ORDINAL)
-        before = stored.get((user_id, metric, day))
-        if before is None or before != fields:
+        if stored.get((user_id, metric, day)) != fields:
             out.append(TrendRow._make((user_id, metric, day, *fields)))
 
 

@@ -253,12 +253,18 @@ def to_row(
 
 
 @cache
+def row_columns(data_type: str) -> tuple[str, ...]:
+    """The table's columns a DocumentRow fills, in the order of its values."""
+    names = (c.name for c in COLUMNS[data_type])
+    return ("user_id", "id", "day", *names, "document", "content_hash", "fetched_at")
+
+
+@cache
 def upsert_sql(data_type: str) -> str:
     """The batched idempotent upsert of one table (see the module docstring)."""
     get(data_type)
     columns = COLUMNS[data_type]
-    typed_names = [c.name for c in columns]
-    names = ["user_id", "id", "day", *typed_names, "document", "content_hash", "fetched_at"]
+    names = row_columns(data_type)
     wire = ["text[]", "text[]", "text[]"]
     wire += [_WIRE[c.sql_type][0] for c in columns]
     wire += ["text[]", "bytea[]", "timestamptz[]"]
@@ -339,7 +345,7 @@ async def write_documents(
     changed: list[tuple[str, str | None]] = []
     upsert: list[DocumentRow] = []
     for row in rows:
-        record = None if (row.user_id, row.key) in stored else _copy_record(data_type, row)
+        record = None if (row.user_id, row.key) in stored else copy_record(data_type, row)
         if record is None:
             upsert.append(row)
         else:
@@ -349,7 +355,7 @@ async def write_documents(
         try:
             async with conn.transaction():
                 await conn.copy_records_to_table(
-                    data_type, records=new, columns=copy_columns(data_type)
+                    data_type, records=new, columns=row_columns(data_type)
                 )
         except asyncpg.UniqueViolationError:
             return await upsert_documents(conn, data_type, rows)
@@ -369,13 +375,7 @@ async def _stored_keys(
     return {(r[0], r[1]) for r in found}
 
 
-@cache
-def copy_columns(data_type: str) -> tuple[str, ...]:
-    names = (c.name for c in COLUMNS[data_type])
-    return ("user_id", "id", "day", *names, "document", "content_hash", "fetched_at")
-
-
-def _copy_record(data_type: str, row: DocumentRow) -> tuple[Any, ...] | None:
+def copy_record(data_type: str, row: DocumentRow) -> tuple[Any, ...] | None:
     """The row as COPY's binary format takes it, or None when a value is one that only the
     upsert's casts should judge (a time without a zone, an integer beyond `integer`, text that
     is not a string...): that row is upserted, and PostgreSQL accepts or refuses it as always."""

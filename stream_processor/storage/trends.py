@@ -206,12 +206,16 @@ async def write_trends(
     nothing else writes a locked user's trends, so a key missing from it is still missing: COPY
     cannot meet a duplicate. Most fresh rows are new (a new day of data), and COPY stores them
     for a fraction of what the upsert's per-row conflict check costs PostgreSQL."""
-    new = [(*row, at) for row in rows if (row.user_id, row.metric, row.day) not in stored]
+    new: list[tuple[Any, ...]] = []
+    changed: list[TrendRow] = []
+    for row in rows:
+        if (row.user_id, row.metric, row.day) in stored:
+            changed.append(row)
+        else:
+            new.append((*row, at))
     if new:
         await conn.copy_records_to_table("daily_trends", records=new, columns=_TREND_COLUMNS)
-    if len(new) < len(rows):
-        changed = [row for row in rows if (row.user_id, row.metric, row.day) in stored]
-        await upsert_trends(conn, changed, at)
+    await upsert_trends(conn, changed, at)
 
 
 async def upsert_trends(conn: asyncpg.Connection, rows: Sequence[TrendRow], at: datetime) -> None:

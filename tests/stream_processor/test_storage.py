@@ -18,7 +18,7 @@ from stream_processor.storage.documents import (
     COLUMNS,
     COPY_MIN_ROWS,
     DocumentRow,
-    _copy_record,
+    copy_record,
     to_row,
     upsert_documents,
     write_documents,
@@ -110,7 +110,7 @@ def test_rows_go_to_copy_with_binary_values_and_odd_ones_to_the_upsert() -> None
     user = "00000000-0000-4000-8000-000000000001"
     for data_type in TYPES:
         row = _row(user, data_type, 3, 3)
-        record = _copy_record(data_type, row)
+        record = copy_record(data_type, row)
         assert record is not None, data_type
         assert record[:3] == (user, row.key, START + timedelta(days=3))
         for column, value in zip(COLUMNS[data_type], record[3:-3], strict=True):
@@ -125,9 +125,9 @@ def test_rows_go_to_copy_with_binary_values_and_odd_ones_to_the_upsert() -> None
         typed[names.index(name)] = value
         return dataclasses.replace(row, typed=tuple(typed))
 
-    assert _copy_record("sleep", with_typed("bedtime_start", "2025-01-04T01:00:00")) is None
-    assert _copy_record("sleep", with_typed("bedtime_start", "the night")) is None
-    assert _copy_record("sleep", with_typed("time_in_bed", 2**31)) is None
-    assert _copy_record("sleep", with_typed("sleep_type", 7)) is None
-    assert _copy_record("sleep", dataclasses.replace(row, day="2025-02-30")) is None
-    assert _copy_record("sleep", with_typed("time_in_bed", None)) is not None
+    assert copy_record("sleep", with_typed("bedtime_start", "2025-01-04T01:00:00")) is None
+    assert copy_record("sleep", with_typed("bedtime_start", "the night")) is None
+    assert copy_record("sleep", with_typed("time_in_bed", 2**31)) is None
+    assert copy_record("sleep", with_typed("sleep_type", 7)) is None
+    assert copy_record("sleep", dataclasses.replace(row, day="2025-02-30")) is None
+    assert copy_record("sleep", with_typed("time_in_bed", None)) is not None
