@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.data_types import ALL_SCOPES
+from schemas.secret_strength import is_placeholder
 
 
 class OuraOAuthSettings(BaseSettings):
@@ -18,7 +19,9 @@ class OuraOAuthSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    environment: Literal["development", "staging", "production"] = "development"
+    # Fail closed: an unset ENVIRONMENT is production, so a forgotten variable can never switch
+    # on development defaults; `make run` and the tests ask for development.
+    environment: Literal["development", "staging", "production"] = "production"
     oura_client_id: str = ""
     oura_client_secret: SecretStr = SecretStr("")
     oura_redirect_uri: str = "http://127.0.0.1:8080/api/callback"
@@ -79,6 +82,8 @@ class CollectorSettings(OuraOAuthSettings):
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> CollectorSettings:
+        if is_placeholder(self.token_encryption_keys.get_secret_value()):
+            raise ValueError("TOKEN_ENCRYPTION_KEYS is a placeholder from an example file")
         if self.environment != "development":
             missing = [
                 name

@@ -9,10 +9,10 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from collector.settings import OuraOAuthSettings
+from schemas.secret_strength import is_placeholder, weakness
 
 # Only ever accepted in development: anyone can read it here.
 DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"
-MIN_JWT_SECRET_LENGTH = 32
 
 
 class GatewaySettings(OuraOAuthSettings):
@@ -64,18 +64,24 @@ class GatewaySettings(OuraOAuthSettings):
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> GatewaySettings:
+        secret = self.jwt_secret.get_secret_value()
+        keys = self.token_encryption_keys.get_secret_value().strip()
+        # A value from an example file is public, whatever the environment.
+        for name, value in (("JWT_SECRET", secret), ("TOKEN_ENCRYPTION_KEYS", keys)):
+            if is_placeholder(value):
+                raise ValueError(f"{name} is a placeholder from an example file")
         if self.environment == "development":
             return self
         problems: list[str] = []
-        secret = self.jwt_secret.get_secret_value()
-        if secret == DEVELOPMENT_JWT_SECRET or not secret:
+        if secret == DEVELOPMENT_JWT_SECRET:
             problems.append("JWT_SECRET is unset or the development default")
-        elif len(secret) < MIN_JWT_SECRET_LENGTH:
-            problems.append(
-                f"JWT_SECRET is {len(secret)} characters; at least {MIN_JWT_SECRET_LENGTH} needed"
-            )
-        if not self.token_encryption_keys.get_secret_value().strip():
+        elif (reason := weakness("JWT_SECRET", secret)) is not None:
+            problems.append(reason)
+        if not keys:
             problems.append("TOKEN_ENCRYPTION_KEYS is unset")
         if problems:
-            raise ValueError(f"refusing to start in {self.environment}: {'; '.join(problems)}")
+            raise ValueError(
+                f"refusing to start in {self.environment} (ENVIRONMENT=development must be asked"
+                f" for explicitly): {'; '.join(problems)}"
+            )
         return self

@@ -8,8 +8,10 @@ from __future__ import annotations
 import ssl
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.secret_strength import is_placeholder
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"]
@@ -76,6 +78,14 @@ class DatabaseSettings(BaseSettings):
     )
     pool_min: int = Field(default=1, ge=0)
     pool_max: int = Field(default=10, ge=1)
+
+    @field_validator("password")
+    @classmethod
+    def _not_a_placeholder(cls, value: SecretStr) -> SecretStr:
+        # deploy/compose.env.example is public: its values must never become a real password.
+        if is_placeholder(value.get_secret_value()):
+            raise ValueError("DB_PASSWORD is a placeholder from an example file")
+        return value
 
     def dsn(self, database: str | None = None) -> str:
         """A libpq URL (password included: never log it)."""

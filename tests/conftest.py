@@ -27,6 +27,9 @@ from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import delete_topics, ensure_topics, registry
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every service defaults to production (fail closed); the tests, and every subprocess they start,
+# ask for development. Tests of the production checks set ENVIRONMENT themselves.
+os.environ["ENVIRONMENT"] = "development"
 TEST_DB = os.environ.get("MYHEALTH_TEST_DB", "myhealth_test")
 
 

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
+from collector.settings import CollectorSettings
 from gateway.app import create_app
 from gateway.settings import DEVELOPMENT_JWT_SECRET, GatewaySettings
-from schemas.settings import KafkaSettings
+from schemas.settings import DatabaseSettings, KafkaSettings
 from tests.gateway.conftest import make_settings
 from tests.gateway.factories import new_user
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:
@@ -50,22 +56,45 @@ async def test_metrics(client: httpx.AsyncClient) -> None:
 
 
 def test_settings_refuse_weak_secrets_outside_development() -> None:
-    key = "k" * 44
+    key = Fernet.generate_key().decode()
     cases = [
         ({"jwt_secret": DEVELOPMENT_JWT_SECRET, "token_encryption_keys": key}, "JWT_SECRET"),
         ({"jwt_secret": "short-secret", "token_encryption_keys": key}, "JWT_SECRET is 12"),
-        ({"jwt_secret": "s" * 40, "token_encryption_keys": ""}, "TOKEN_ENCRYPTION_KEYS"),
+        ({"jwt_secret": "a" * 32, "token_encryption_keys": key}, "too predictable"),
+        ({"jwt_secret": "s" * 40, "token_encryption_keys": key}, "too predictable"),
+        ({"jwt_secret": "CHANGE-ME-a-long-random-string", "token_encryption_keys": key}, "place"),
+        ({"jwt_secret": secrets.token_urlsafe(48), "token_encryption_keys": ""}, "TOKEN_ENCRYPT"),
     ]
     for values, message in cases:
         with pytest.raises(ValidationError, match=message):
             GatewaySettings(environment="production", **values)
-    GatewaySettings(environment="production", jwt_secret="s" * 40, token_encryption_keys=key)
+    strong = secrets.token_urlsafe(32)
+    GatewaySettings(environment="production", jwt_secret=strong, token_encryption_keys=key)
     GatewaySettings(environment="development")
+    # A placeholder copied from deploy/compose.env.example is public in development too.
+    with pytest.raises(ValidationError, match="placeholder"):
+        GatewaySettings(environment="development", jwt_secret="CHANGE-ME-a-long-random-string")
+
+
+def _without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in names}
+
+
+def test_unset_environment_is_production_for_every_service(monkeypatch) -> None:
+    monkeypatch.delenv("ENVIRONMENT")
+    assert (
+        GatewaySettings(jwt_secret=secrets.token_urlsafe(48), token_encryption_keys="k").environment
+        == "production"
+    )
+    with pytest.raises(ValidationError, match="JWT_SECRET is unset or the development default"):
+        GatewaySettings(token_encryption_keys="k")
+    with pytest.raises(ValidationError, match="OURA_CLIENT_ID"):
+        CollectorSettings(oura_client_id="")
 
 
 def test_gateway_refuses_to_start_and_says_why() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "TOKEN_ENCRYPTION_KEYS")}
-    env["ENVIRONMENT"] = "production"
+    # No ENVIRONMENT at all: the gateway must treat it as production and refuse the defaults.
+    env = _without("ENVIRONMENT", "JWT_SECRET", "TOKEN_ENCRYPTION_KEYS")
     result = subprocess.run(
         [sys.executable, "-m", "gateway"],
         env=env,
@@ -76,6 +105,36 @@ def test_gateway_refuses_to_start_and_says_why() -> None:
     )
     assert result.returncode == 2
     assert "JWT_SECRET" in result.stderr and "TOKEN_ENCRYPTION_KEYS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gateway_refuses_a_low_entropy_secret_in_production() -> None:
+    env = _without("ENVIRONMENT")
+    env.update(JWT_SECRET="a" * 32, TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode())
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "JWT_SECRET is too predictable" in result.stderr
+
+
+def test_collector_refuses_to_start_without_credentials_by_default() -> None:
+    env = _without("ENVIRONMENT", "OURA_CLIENT_ID", "OURA_CLIENT_SECRET", "TOKEN_ENCRYPTION_KEYS")
+    result = subprocess.run(
+        [sys.executable, "-m", "collector", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "OURA_CLIENT_ID" in result.stderr and "production" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -95,3 +154,20 @@ def test_served_over_http_with_nodelay(live_server) -> None:
         for protocol in connections:
             server_sock = protocol.transport.get_extra_info("socket")
             assert server_sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_compose_example_placeholders_are_refused_everywhere() -> None:
+    """Copying deploy/compose.env.example unchanged must not start anything with its values."""
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy" / "compose.env.example").read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
+    )
+    for name in ("DB_PASSWORD", "JWT_SECRET", "TOKEN_ENCRYPTION_KEYS"):
+        assert "CHANGE-ME" in example[name]
+    with pytest.raises(ValidationError, match="placeholder"):
+        DatabaseSettings(password=example["DB_PASSWORD"])
+    for field in ("jwt_secret", "token_encryption_keys"):
+        name = field.upper()
+        with pytest.raises(ValidationError, match=f"{name} is a placeholder"):
+            GatewaySettings(environment="development", **{field: example[name]})
