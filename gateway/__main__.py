@@ -27,13 +27,13 @@ def _settings() -> GatewaySettings:
 def build_app() -> FastAPI:
     """uvicorn factory (each worker process builds its own app)."""
     settings = _settings()
-    configure_logging("gateway", settings.log_level)
+    configure_logging("gateway", settings.log_level, access_log=settings.access_log)
     return create_app(settings)
 
 
 def main() -> None:
     settings = _settings()  # fail here, before any worker starts, with the reason
-    configure_logging("gateway", settings.log_level)
+    configure_logging("gateway", settings.log_level, access_log=settings.access_log)
     uvicorn.run(
         "gateway.__main__:build_app",
         factory=True,
@@ -42,6 +42,7 @@ def main() -> None:
             port=settings.gateway_port,
             workers=settings.gateway_workers,
             log_level=settings.log_level,
+            access_log=settings.access_log,
         ),
     )
 

@@ -50,7 +50,9 @@ else:  # pragma: no cover - httptools ships with uvicorn[standard]
 LOOP = "uvloop" if _has("uvloop") else "asyncio"
 
 
-def uvicorn_options(*, host: str, port: int, workers: int, log_level: str) -> dict[str, Any]:
+def uvicorn_options(
+    *, host: str, port: int, workers: int, log_level: str, access_log: bool = False
+) -> dict[str, Any]:
     return {
         "host": host,
         "port": port,
@@ -58,9 +60,9 @@ def uvicorn_options(*, host: str, port: int, workers: int, log_level: str) -> di
         "loop": LOOP,
         "http": HTTP_PROTOCOL,
         "lifespan": "on",
-        # Access lines would carry query strings (the OAuth callback's code and state);
-        # requests are counted in /metrics instead.
-        "access_log": False,
+        # Off unless GATEWAY_ACCESS_LOG asks: request lines carry query strings (the OAuth
+        # callback's code and state), scrubbed by schemas.logs when on; /metrics counts requests.
+        "access_log": access_log,
         # Client addresses come from GATEWAY_TRUSTED_PROXY_HOPS, not uvicorn's proxy headers.
         "proxy_headers": False,
         "server_header": False,

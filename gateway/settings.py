@@ -28,6 +28,9 @@ class GatewaySettings(OuraOAuthSettings):
     gateway_host: str = Field(default="0.0.0.0", validation_alias="GATEWAY_HOST")
     gateway_port: int = Field(default=8080, ge=0, le=65535, validation_alias="GATEWAY_PORT")
     gateway_workers: int = Field(default=1, ge=1, le=64, validation_alias="GATEWAY_WORKERS")
+    access_log: bool = Field(default=False, validation_alias="GATEWAY_ACCESS_LOG")
+    """One log line per request; query strings are scrubbed of OAuth codes, states, tokens and
+    emails, but the lines still say who asked for what, so they are off unless asked for."""
 
     jwt_ttl_s: int = Field(default=86400, ge=60, validation_alias="JWT_TTL_S")
     bcrypt_rounds: int = Field(default=12, ge=12, le=16, validation_alias="GATEWAY_BCRYPT_ROUNDS")

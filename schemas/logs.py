@@ -23,6 +23,11 @@ _SECRET_PATTERNS = [
     ),
     # Fernet ciphertexts / keys.
     re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"),
+    # Query parameters that carry credentials or identities (the OAuth callback's code and
+    # state, emails), in request lines, URLs in exception messages and redirect targets.
+    re.compile(r"(?i)([?&](?:code|state|email|login|username|[a-z_]*token)=)[^&\s\"']+"),
+    # Email addresses, plain or percent-encoded: they identify a person.
+    re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
 ]
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -58,8 +63,12 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(entry, default=str, ensure_ascii=False))
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route every logger (ours, uvicorn's, aiokafka's) to one JSON stream on stderr."""
+def configure_logging(service: str, level: str = "INFO", *, access_log: bool = False) -> None:
+    """Route every logger (ours, uvicorn's, aiokafka's) to one JSON stream on stderr.
+
+    uvicorn writes request lines only while its `uvicorn.access` logger has a handler, and a
+    propagating logger borrows the root's: unless `access_log` is asked for, that logger is cut
+    off, whatever order uvicorn and this function configure things in."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
@@ -68,6 +77,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "aiokafka"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.propagate = access_log
+    access.disabled = not access_log
     # One line per HTTP request to Oura is noise at INFO; failures are logged by our client.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
