@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "worker",
-        help="consume the raw topics continuously (batches, offsets committed after the database)",
+        help="run the Faust worker: consume the raw topics, offsets committed after the database",
     )
     replay = commands.add_parser(
         "replay",
@@ -63,8 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             from stream_processor.worker import run_worker
 
-            asyncio.run(run_worker(settings, kafka, db))
-            return 0
+            run_worker(settings, kafka, db)
         stats = asyncio.run(
             replay_module.replay(
                 settings,

@@ -1,197 +1,185 @@
-"""The worker's consumer loop: batches from the raw topics, one transaction each, offsets
-committed only after it.
+"""The stream processor as a Faust app: the `persist` agent validates, dedupes and persists the
+raw topics' records and emits their trends; Faust owns group membership, rebalances, flow
+control and offset commits.
 
-Consumption is an aiokafka consumer in the processor's group, read a batch at a time with
-`getmany`, not faust's per-message stream. Measured on this project's 2-core machine with the
-benchmark's 60,000 raw records: a faust-streaming 0.15 agent that does nothing but
-`take_events(2000)` moves ~12,000 records/s (~84 µs of framework per record: two tasks per
-message in `Consumer._drain_messages`, an Event per message, the stream iterator and its
-sensors), aiokafka's `getmany` ~129,000/s. The goal of the processor (≥ half the rate of a
-PostgreSQL COPY of the same rows, ~17,500 rows/s here) left faust ~30 µs per record for
-everything else; robinhood/faust#563 reports the same ten-fold gap.
+How records reach the agent (PROCESSOR_FEED):
+  * `handoff` (default): the batch hand-off consumer (stream_processor.handoff) puts one batch
+    per fetch on an in-memory channel; `persist` consumes those batches. ~10 µs of framework per
+    record instead of Faust's ~110-170 µs per-message path.
+  * `stream`: stock Faust API only: `persist` reads the raw topics as a stream of events in
+    `noack_take` batches. Slower (it pays the per-message path), kept as the fallback should
+    the pinned faust-streaming change under the hand-off.
+Either way the agent runs with concurrency=1 and acknowledges a batch's messages only after its
+transaction committed (stream_processor.persist).
 
-Guarantees, and how this loop keeps them:
-  * At-least-once: a batch's offsets are committed (`commit({tp: last + 1})`) only after its
-    PostgreSQL transaction committed. A worker killed at any point leaves the batch
-    uncommitted and it is redelivered; upserts make the redelivery harmless.
-  * Commits advance in batch order per partition (what faust's `concurrency=1` guaranteed): a
-    batch's offsets are committed only after it and every batch before it committed. Batch N+1
-    is fetched and decoded while batch N's transaction runs, and at most two transactions
-    overlap (stream_processor.writer, shared with the replay).
-  * Single owner per user: every raw topic has RAW_PARTITIONS partitions keyed by user id, and
-    the range assignor gives a member the same partition numbers of every topic it subscribes
-    to, so all of a user's records (every type) are processed by one worker. Trend
+Guarantees:
+  * At-least-once: an offset is committed only after the PostgreSQL transaction holding its
+    record committed, and in batch order; a worker killed at any point leaves the rest
+    unacknowledged and it is redelivered; upserts make redelivery harmless.
+  * One owner per user: every raw topic has RAW_PARTITIONS partitions keyed by user id, and
+    Faust's assignor gives a member the same partition numbers of every topic it subscribes to
+    (co-partitioned), so all of a user's records are processed by one worker. Trend
     recomputation also takes a per-user advisory lock, which keeps this true during a
     rebalance or next to a replay.
-  * Rebalance: before partitions are taken away, the batches being written are given
-    `rebalance_wait_s` to commit (and their offsets are committed), so the next owner starts
-    after them. A batch fetched before the rebalance and not yet written is dropped unwritten:
-    its records are fetched again from the committed offsets by whoever owns them now.
-  * Stop (SIGTERM): fetching stops, the batches being written are given `stop_wait_s` to
-    commit, then the consumer leaves the group. A batch that did not commit is not acknowledged
-    and is redelivered after the restart."""
+  * Rebalance: before partitions are taken away, the batches being written get
+    `rebalance_wait_s` to commit; batches fetched before it are dropped unacknowledged and read
+    again from the committed offsets.
+  * Stop (SIGTERM): the batches being written get `stop_wait_s` to commit and their offsets
+    are committed before the consumer leaves the group."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
+import faust
+from faust.types import StreamT, TopicT
+from faust.types.auth import CredentialsT
+from mode import ServiceT
+from mode.supervisors import CrashingSupervisor
 
 from schemas.data_types import DATA_TYPES
-from schemas.settings import KafkaSettings
+from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import raw_topic
-from stream_processor import metrics
-from stream_processor.pipeline import (
-    BatchProcessor,
-    BatchResult,
-    Incoming,
-    Prepared,
-    last_offsets,
-)
+from stream_processor import handoff
+from stream_processor.handoff import BatchFeed, RawBatch
+from stream_processor.persist import Persister
 from stream_processor.settings import ProcessorSettings
-from stream_processor.writer import OrderedWriter
 
 log = logging.getLogger(__name__)
 
+BATCHES_IN_CHANNEL = 2
+"""Fetched batches waiting for the agent: enough to keep it busy, few enough to bound memory."""
 
-def raw_topics(settings: ProcessorSettings, kafka: KafkaSettings) -> list[str]:
+
+class ProcessorApp(faust.App):
+    """A Faust app whose persister starts first and stops last, and whose stop lets the batches
+    being written commit before the consumer commits and leaves."""
+
+    persister: Persister
+    batch_feed: BatchFeed
+    stop_wait_s: float
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        return [self.persister, *super().on_init_dependencies()]
+
+    async def on_stop(self) -> None:
+        self.batch_feed.open = False
+        self.persister.accepting = False
+        await self.persister.settle(self.stop_wait_s)
+        await super().on_stop()
+
+
+def raw_topic_names(settings: ProcessorSettings, kafka: KafkaSettings) -> list[str]:
     types = settings.data_types or [t.name for t in DATA_TYPES]
     return [raw_topic(t, kafka.topic_prefix) for t in types]
 
 
-def group_consumer(settings: ProcessorSettings, kafka: KafkaSettings) -> AIOKafkaConsumer:
-    session_ms = int(settings.session_timeout_s * 1000)
-    return AIOKafkaConsumer(
-        **kafka.client_kwargs(),
-        group_id=settings.group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        partition_assignment_strategy=(RangePartitionAssignor,),
-        session_timeout_ms=session_ms,
-        heartbeat_interval_ms=max(1000, session_ms // 3),
-        max_poll_records=settings.batch_size,
-        # What is prefetched ahead of the loop bounds the memory: a heart-rate day is ~28 KB,
-        # so 1 MiB per partition is ~36 of them per round trip. On the benchmark, 512 KiB gave
-        # smaller batches of the heavy types at the end and ~10 % fewer records/s.
-        max_partition_fetch_bytes=settings.fetch_partition_bytes,
-        fetch_max_bytes=settings.fetch_max_bytes,
-    )
-
-
-class RawConsumer:
-    """Feeds the batch processor from the group's partitions and commits behind it."""
-
-    def __init__(
-        self,
-        settings: ProcessorSettings,
-        kafka: KafkaSettings,
-        processor: BatchProcessor,
-        consumer: AIOKafkaConsumer | None = None,
-    ) -> None:
-        self.settings = settings
-        self.topics = raw_topics(settings, kafka)
-        self.consumer = consumer or group_consumer(settings, kafka)
-        self.processed: dict[tuple[str, int], int] = {}
-        self._processor = processor
-        self._writer = OrderedWriter(processor)
-        self._generation = 0
-
-    async def start(self) -> None:
-        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
-        await self.consumer.start()
-
-    async def stop(self) -> None:
-        try:
-            await self._writer.settle(self.settings.stop_wait_s)
-        finally:
-            await self.consumer.stop()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Fetch, decode, write and commit until `stop` is set."""
-        within_ms = int(self.settings.batch_within_s * 1000)
-        size = self.settings.batch_size
-        while not stop.is_set():
-            fetched = await self.consumer.getmany(timeout_ms=within_ms, max_records=size)
-            # Read right after getmany, with no await in between: what it returned belongs to
-            # the assignment of this generation (a batch of the assignment before a rebalance
-            # is dropped below; the new assignment starts again from the committed offsets,
-            # so it is read again). Read before getmany, a batch fetched by the new assignment
-            # would be dropped too, and then lost: its positions have moved past it.
-            generation = self._generation
-            batch = [
-                Incoming(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp)
-                for tp, messages in fetched.items()
-                for m in messages
-            ]
-            if not batch:
-                continue
-            prepared = await self._processor.prepare(batch)
-            await self._writer.make_room()
-            if generation != self._generation:
-                log.info("batch read before a rebalance dropped", extra={"size": len(batch)})
-                continue
-            self._writer.start(prepared, functools.partial(self._committed, generation))
-
-    async def _committed(self, generation: int, prepared: Prepared, _: BatchResult) -> None:
-        """The batch and every one before it committed: acknowledge its offsets."""
-        offsets = last_offsets(prepared.batch)
-        if generation == self._generation:
-            await self._commit(offsets)
-        self.processed.update(offsets)
-
-    async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        try:
-            await self.consumer.commit(
-                {
-                    TopicPartition(t, p): OffsetAndMetadata(o + 1, "")
-                    for (t, p), o in offsets.items()
-                }
-            )
-        except KafkaError as exc:
-            # The group moved on (a rebalance): the next owner reads these records again, which
-            # the upserts make harmless.
-            log.warning(
-                "offsets not committed; the records will be redelivered",
-                extra={"error": f"{type(exc).__name__}: {exc}"},
-            )
-
-    async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        if revoked:
-            metrics.REBALANCES.inc()
-        await self._writer.settle(self.settings.rebalance_wait_s)
-        self._generation += 1
-        for tp in revoked:
-            self.processed.pop((tp.topic, tp.partition), None)
-            with contextlib.suppress(KeyError):
-                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
-
-    def report_lag(self) -> None:
-        for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            done = self.processed.get((tp.topic, tp.partition))
-            if highwater is None or done is None:
-                continue
-            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                max(highwater - (done + 1), 0)
-            )
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: RawConsumer) -> None:
-        self._owner = owner
-
-    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        await self._owner.on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        log.info(
-            "partitions assigned",
-            extra={"partitions": len(assigned), "topics": len({tp.topic for tp in assigned})},
+def credentials(kafka: KafkaSettings) -> CredentialsT | None:
+    """The same connection settings as the platform's aiokafka clients, as Faust takes them."""
+    kwargs = kafka.client_kwargs()
+    ssl_context = kwargs.get("ssl_context")
+    mechanism = kwargs.get("sasl_mechanism")
+    if mechanism == "OAUTHBEARER":
+        return faust.OAuthCredentials(
+            oauth_cb=kwargs["sasl_oauth_token_provider"], ssl_context=ssl_context
         )
+    if mechanism is not None:
+        return faust.SASLCredentials(
+            username=kwargs["sasl_plain_username"],
+            password=kwargs["sasl_plain_password"],
+            ssl_context=ssl_context,
+            mechanism=mechanism,
+        )
+    if ssl_context is not None:
+        return faust.SSLCredentials(ssl_context)
+    return None
+
+
+def build_app(
+    settings: ProcessorSettings, kafka: KafkaSettings, db: DatabaseSettings
+) -> ProcessorApp:
+    if settings.feed == "handoff":
+        handoff.check_version()
+        handoff.register()
+    scheme = handoff.SCHEME if settings.feed == "handoff" else "kafka"
+    session_s = settings.session_timeout_s
+    app = ProcessorApp(
+        settings.group_id,
+        broker=[f"{scheme}://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
+        broker_credentials=credentials(kafka),
+        autodiscover=False,
+        datadir=settings.data_dir,
+        web_enabled=False,
+        # Topics are created by `python -m migrations upgrade` from schemas/topics.py, and the
+        # brokers run with auto-creation off (as MSK does): Faust declares none of its own.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        # Selects Faust's own assignor, which gives a member the same partition numbers of every
+        # co-subscribed topic (one owner per user). The app has no tables to replicate.
+        table_standby_replicas=1,
+        consumer_auto_offset_reset="earliest",
+        broker_max_poll_records=settings.batch_size,
+        consumer_max_fetch_size=settings.fetch_partition_bytes,
+        broker_session_timeout=session_s,
+        broker_heartbeat_interval=max(1.0, session_s / 10),
+        broker_rebalance_timeout=max(60.0, settings.rebalance_wait_s * 2),
+        # The persister waits for the batches being written (with a time limit); Faust's own
+        # wait on tracked messages has none.
+        stream_wait_empty=False,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    app.stop_wait_s = settings.stop_wait_s
+    app.persister = Persister(app, settings, kafka, db, loop=app.loop, beacon=app.beacon)
+    app.batch_feed = BatchFeed(app.channel(maxsize=BATCHES_IN_CHANNEL))
+    topics = app.topic(*raw_topic_names(settings, kafka), value_serializer="raw", acks=True)
+    _add_agent(app, settings, topics)
+
+    async def settle(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        revoked: set[Any] = args[0]
+        app.persister.on_revoked(revoked)
+        await app.persister.settle(settings.rebalance_wait_s)
+
+    app.on_partitions_revoked.connect(settle)
+
+    async def report_lag() -> None:
+        app.persister.report_lag()
+
+    app.timer(settings.lag_interval_s)(report_lag)
+
+    return app
+
+
+def _add_agent(app: ProcessorApp, settings: ProcessorSettings, topics: TopicT) -> None:
+    # A failed batch is never acknowledged, so nothing after it could be committed either: the
+    # worker stops (its restart reads from the committed offsets) instead of Faust restarting
+    # the agent on partitions that could no longer commit. Database and broker errors are
+    # retried inside the write; what fails here is a bug.
+    persister = app.persister
+
+    if settings.feed == "handoff":
+        # The consumer reads the raw topics; registering them with the conductor subscribes
+        # them, and their batches arrive on the feed's channel.
+        app.topics.add(topics)
+
+        @app.agent(
+            app.batch_feed.channel,
+            name="persist",
+            concurrency=1,
+            supervisor_strategy=CrashingSupervisor,
+        )
+        async def persist(batches: StreamT[RawBatch]) -> None:
+            async for batch in batches:
+                await persister.handle(batch)
+
+        return
+
+    @app.agent(topics, name="persist", concurrency=1, supervisor_strategy=CrashingSupervisor)
+    async def persist_stream(stream: StreamT[bytes]) -> None:
+        async for events in stream.noack_take(  # type: ignore[attr-defined]
+            settings.batch_size, within=settings.batch_within_s
+        ):
+            messages = [event.message for event in events]
+            await persister.handle(RawBatch(messages, app.rebalancing_count))

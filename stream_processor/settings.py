@@ -20,15 +20,30 @@ class ProcessorSettings(BaseSettings):
     log_level: str = "INFO"
     group_id: str = Field(default="myhealth-processor", validation_alias="PROCESSOR_GROUP_ID")
     batch_size: int = Field(default=4000, ge=1, validation_alias="PROCESSOR_BATCH_SIZE")
-    batch_within_s: float = Field(default=0.5, gt=0, validation_alias="PROCESSOR_BATCH_WITHIN_S")
+    batch_within_s: float = Field(
+        default=0.5,
+        gt=0,
+        validation_alias="PROCESSOR_BATCH_WITHIN_S",
+        description="With PROCESSOR_FEED=stream: how long a batch waits to fill up.",
+    )
+    feed: Literal["handoff", "stream"] = Field(
+        default="handoff",
+        validation_alias="PROCESSOR_FEED",
+        description=(
+            "How records reach the persist agent: one batch per fetch (handoff), or Faust's "
+            "stock per-message stream in noack_take batches (stream; slower, no private API)."
+        ),
+    )
+    data_dir: str = Field(
+        default="/tmp/myhealth-processor",
+        validation_alias="PROCESSOR_DATA_DIR",
+        description="Faust's data directory (the app keeps no tables: nothing durable is here).",
+    )
     metrics_port: int = Field(
         default=9102, ge=0, le=65535, validation_alias="PROCESSOR_METRICS_PORT"
     )
     fetch_partition_bytes: int = Field(
         default=1024 * 1024, ge=64 * 1024, validation_alias="PROCESSOR_FETCH_PARTITION_BYTES"
-    )
-    fetch_max_bytes: int = Field(
-        default=16 * 1024 * 1024, ge=1024 * 1024, validation_alias="PROCESSOR_FETCH_MAX_BYTES"
     )
     # How long the group waits for a worker that died without leaving: its partitions are
     # handed over after this.
