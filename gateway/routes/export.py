@@ -17,6 +17,7 @@ from gateway.deps import CurrentUserId, ServicesDep
 from gateway.errors import ApiError
 from gateway.repositories import daily_trends, documents
 from gateway.routes import error_responses
+from gateway.routes.params import ApiDate
 from schemas.data_types import BY_NAME
 
 router = APIRouter(prefix="/api", tags=["export"])
@@ -127,8 +128,12 @@ async def export(
         str | None,
         Query(max_length=1024, description="Comma-separated data types; default all + trends"),
     ] = None,
-    start_date: Annotated[date | None, Query(description="First day; default: all")] = None,
-    end_date: Annotated[date | None, Query(description="Last day; default: all")] = None,
+    start_date: Annotated[
+        ApiDate | None, Query(description="First day (1970 to 2100); default: all")
+    ] = None,
+    end_date: Annotated[
+        ApiDate | None, Query(description="Last day (1970 to 2100); default: all")
+    ] = None,
 ) -> StreamingResponse:
     """Stream every row of the caller's data (one consistent snapshot): JSON
     `{"user_id", "exported_at", "data": {type: [rows]}}` or CSV

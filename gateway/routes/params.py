@@ -10,9 +10,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query
+from pydantic import AfterValidator
 
 from gateway.deps import ServicesDep
 from gateway.errors import ApiError
+
+EARLIEST_DAY = date(1970, 1, 1)
+LATEST_DAY = date(2100, 12, 31)
+
+
+def _supported_day(value: date) -> date:
+    # Days far from now overflow the window arithmetic (date.min - 30 days) and match no ring
+    # data anyway: refused at the edge, with the same 422 as any other bad parameter.
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValueError(f"must be between {EARLIEST_DAY} and {LATEST_DAY}")
+    return value
+
+
+ApiDate = Annotated[date, AfterValidator(_supported_day)]
+"""A day a route accepts: 1970-01-01 through 2100-12-31 (422 otherwise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +62,11 @@ def resolve_window(
 async def date_window(
     services: ServicesDep,
     start_date: Annotated[
-        date | None, Query(description="First day (YYYY-MM-DD); default: 30 days before end")
+        ApiDate | None,
+        Query(description="First day (YYYY-MM-DD, 1970 to 2100); default: 30 days before end"),
     ] = None,
     end_date: Annotated[
-        date | None, Query(description="Last day (YYYY-MM-DD); default: today")
+        ApiDate | None, Query(description="Last day (YYYY-MM-DD, 1970 to 2100); default: today")
     ] = None,
 ) -> Window:
     s = services.settings
