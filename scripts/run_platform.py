@@ -4,6 +4,10 @@ Starts (after `make up` brought Kafka and PostgreSQL): migrations, the Oura simu
 processor, the gateway and a scheduler that runs the collector periodically (as the Kubernetes
 CronJob does); creates a demo account, connects it to the simulator through the gateway's real
 OAuth flow, backfills 90 days and prints how to use it. Ctrl-C stops everything it started.
+
+Once ready, `supervisor.Supervisor` keeps it up: a service that dies is restarted, a collector
+run that ends is simply done, and a stack that goes away (`make down`, then `make up`) is waited
+for.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from supervisor import Dependency, Failure, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".local"
+# Another folder (a test's) keeps logs and secrets away from the `make run` in `.local/`.
+STATE = Path(os.environ.get("MYHEALTH_STATE_DIR", ROOT / ".local"))
 LOGS = STATE / "logs"
 PY = sys.executable
 
@@ -40,14 +46,11 @@ def say(message: str) -> None:
     print(f"[myhealth] {message}", flush=True)  # noqa: T201 - talking to the person at the terminal
 
 
-class Failure(RuntimeError):
-    """Something the person has to look at; the message says where."""
-
-
 def _secrets_env() -> dict[str, str]:
     """Local secrets, generated once and kept in .local/secrets.env (never committed)."""
     path = STATE / "secrets.env"
     if not path.exists():
+        STATE.mkdir(parents=True, exist_ok=True)
         from cryptography.fernet import Fernet
 
         path.write_text(
@@ -83,48 +86,22 @@ def platform_env() -> dict[str, str]:
     return env
 
 
-class Services:
-    """The processes `make run` started, stopped together."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        LOGS.mkdir(parents=True, exist_ok=True)
-
-    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
-        log = (LOGS / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            [PY, *args],
-            cwd=ROOT,
-            env=env or self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-        )
-
-    def check(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise Failure(f"{name} exited with code {proc.returncode}; see {LOGS / name}.log")
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+def stack_dependencies(env: dict[str, str]) -> list[Dependency]:
+    """Kafka and PostgreSQL, at the addresses the services read."""
+    kafka = []
+    for server in env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092").split(","):
+        host, _, port = server.strip().rpartition(":")
+        kafka.append((host.strip("[]"), int(port)))
+    postgres = (env.get("DB_HOST", "127.0.0.1"), int(env.get("DB_PORT", "55432")))
+    return [Dependency("Kafka", tuple(kafka)), Dependency("PostgreSQL", (postgres,))]
 
 
-def wait_for(what: str, probe: Callable[[], bool], services: Services, timeout: float = 60) -> None:
+def wait_for(
+    what: str, probe: Callable[[], bool], services: Supervisor, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        services.check()
+        services.require_running()
         try:
             if probe():
                 return
@@ -166,7 +143,7 @@ def connect_demo_account(gateway: str) -> tuple[str, str]:
         return user_id, token
 
 
-def wait_for_data(gateway: str, token: str, services: Services) -> int:
+def wait_for_data(gateway: str, token: str, services: Supervisor) -> int:
     auth = {"Authorization": f"Bearer {token}"}
     start = (datetime.now(UTC).date() - timedelta(days=30)).isoformat()
 
@@ -207,45 +184,45 @@ def banner(gateway: str, elapsed: float) -> None:
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     env = platform_env()
-    services = Services(env)
+    services = Supervisor(cwd=ROOT, logs=LOGS, say=say, needs=stack_dependencies(env))
     gateway = f"http://127.0.0.1:{GATEWAY_PORT}"
 
     def on_term(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C is how the platform stops, even when started where SIGINT was ignored (`cmd &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         say("migrating the database and creating topics")
         subprocess.run([PY, "-m", "migrations", "upgrade"], cwd=ROOT, env=env, check=True)
         say(f"starting the Oura simulator on :{SIM_PORT}")
-        services.start("simulator", "-m", "collector.simulator", "--port", str(SIM_PORT))
+        simulator = [PY, "-m", "collector.simulator", "--port", str(SIM_PORT)]
+        services.start_service("simulator", simulator, env)
         wait_for("the simulator", lambda: _ok(f"http://127.0.0.1:{SIM_PORT}/_sim/stats"), services)
         say("starting the stream processor and the gateway")
-        services.start("processor", "-m", "stream_processor", "worker")
-        services.start("gateway", "-m", "gateway")
+        services.start_service("processor", [PY, "-m", "stream_processor", "worker"], env)
+        services.start_service("gateway", [PY, "-m", "gateway"], env)
         wait_for("the gateway", lambda: _ok(f"{gateway}/ready"), services)
         say("connecting the demo account through the OAuth flow")
         user_id, token = connect_demo_account(gateway)
         since = (datetime.now(UTC).date() - timedelta(days=BACKFILL_DAYS)).isoformat()
         say(f"backfilling {BACKFILL_DAYS} days for the demo account")
-        backfill_env = {**env, "COLLECTOR_METRICS_PORT": "0"}
+        collector_env = {**env, "COLLECTOR_METRICS_PORT": "0"}
         subprocess.run(
             [PY, "-m", "collector", "backfill", "--user", user_id, "--since", since],
             cwd=ROOT,
-            env=backfill_env,
+            env=collector_env,
             check=True,
         )
         wait_for_data(gateway, token, services)
         banner(gateway, time.monotonic() - started)
         if args.exit_when_ready:
             return 0
-        next_run = time.monotonic() + COLLECT_INTERVAL_S
+        collect = [PY, "-m", "collector", "run"]
+        services.schedule("collector-run", collect, collector_env, COLLECT_INTERVAL_S)
         while True:
-            services.check()
-            if time.monotonic() >= next_run:
-                say("scheduled collector run")
-                services.start("collector-run", "-m", "collector", "run", env=backfill_env)
-                next_run = time.monotonic() + COLLECT_INTERVAL_S
+            services.tick()
             time.sleep(0.5)
     except KeyboardInterrupt:
         say("stopping")
@@ -257,6 +234,9 @@ def run(args: argparse.Namespace) -> int:
         say(f"error: {' '.join(map(str, exc.cmd[1:]))} exited with {exc.returncode}")
         return 1
     finally:
+        # A second Ctrl-C must not leave children behind: stopping is bounded anyway.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         services.stop()
         say("all services stopped (Kafka and PostgreSQL keep running: `make down` stops them)")
 
