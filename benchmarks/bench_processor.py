@@ -4,10 +4,15 @@
 
 1. Produces N realistic raw records (every data type in the proportions one ring produces them,
    from schemas.examples, many users and days) to raw topics under a private prefix.
-2. processor_records_per_s: `python -m stream_processor worker` from process start until the
-   group's committed offsets cover all N (everything persisted); its peak RSS (VmHWM); the CPU
-   time per record of the worker, PostgreSQL and the Kafka broker, and how busy the machine was
-   (the processor's rate is bounded by their sum over two cores).
+2. processor_records_per_s: `python -m stream_processor worker` (the Faust worker, batch
+   hand-off) from process start until the group's committed offsets cover all N (everything
+   persisted); its peak RSS (VmHWM); the CPU time per record of the worker, PostgreSQL and the
+   Kafka broker, and how busy the machine was (the rate is bounded by their sum over two cores).
+   Then, each from emptied tables, on the same records:
+   batch_loop_records_per_s: benchmarks/batch_loop.py, a plain aiokafka getmany loop running the
+   same batch code (the reference the Faust worker must keep up with), and
+   processor_stream_records_per_s: the Faust worker with PROCESSOR_FEED=stream (stock
+   `noack_take` batches through Faust's per-message path).
 3. copy_rows_per_s: the same rows (read back from the topics, decoded untimed) written with
    PostgreSQL COPY into empty copies of the tables: the persistence ceiling.
 4. per_record_baseline_per_s: the original design's path, one autocommitted upsert per record,
@@ -45,13 +50,18 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 from _shared import merge_results, recreate_database  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from schemas.data_types import DATA_TYPES  # noqa: E402
 from schemas.examples import example_document  # noqa: E402
 from schemas.records import RawRecord, encode_raw  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
-from schemas.topics import delete_topics, ensure_topics, raw_topic, registry  # noqa: E402
+from schemas.topics import (  # noqa: E402
+    committed_offsets,
+    delete_topics,
+    ensure_topics,
+    raw_topic,
+    registry,
+)
 from stream_processor.decoding import data_type_for, decode_one  # noqa: E402
 from stream_processor.settings import ProcessorSettings  # noqa: E402
 from stream_processor.storage.documents import (  # noqa: E402
@@ -136,13 +146,7 @@ async def produce(kafka: KafkaSettings, users: list[str], records: int) -> int:
 
 
 async def committed(kafka: KafkaSettings, group: str) -> int:
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return sum(m.offset for m in offsets.values() if m.offset > 0)
+    return sum(o for o in (await committed_offsets(kafka, group)).values() if o > 0)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -152,10 +156,14 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _spawn_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with (ROOT / ".local" / "bench_processor_worker.log").open("wb") as log:
+WORKER = (sys.executable, "-m", "stream_processor", "worker")
+BATCH_LOOP = (sys.executable, str(ROOT / "benchmarks" / "batch_loop.py"))
+
+
+def _spawn_worker(command: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with (ROOT / ".local" / "bench_processor_worker.log").open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "stream_processor", "worker"],
+            command,
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -198,13 +206,13 @@ def cpu_seconds(worker: int) -> dict[str, float]:
 
 
 async def run_worker(
-    kafka: KafkaSettings, env: dict[str, str], total: int
+    kafka: KafkaSettings, env: dict[str, str], total: int, command: tuple[str, ...] = WORKER
 ) -> tuple[float, float, dict[str, float]]:
     """Rate, peak RSS, and CPU microseconds per record by process (see cpu_seconds)."""
     group = f"bench-{uuid.uuid4().hex[:8]}"
     env = {**env, "PROCESSOR_GROUP_ID": group}
     started = time.perf_counter()
-    process = _spawn_worker(env)
+    process = _spawn_worker(command, env)
     before = cpu_seconds(process.pid)
     try:
         while await committed(kafka, group) < total:
@@ -354,6 +362,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         processor_rate, rss, cpu = await run_worker(kafka, env, total)
         print(f"processor: {processor_rate:.0f} records/s, peak RSS {rss:.0f} MB", flush=True)
         print(f"CPU us per record: {json.dumps({k: round(v) for k, v in cpu.items()})}", flush=True)
+        await empty(pool)
+        loop_rate, loop_rss, _ = await run_worker(kafka, env, total, BATCH_LOOP)
+        print(f"batch loop: {loop_rate:.0f} records/s, peak RSS {loop_rss:.0f} MB", flush=True)
+        await empty(pool)
+        stream_env = {**env, "PROCESSOR_FEED": "stream"}
+        stream_rate, stream_rss, _ = await run_worker(kafka, stream_env, total)
+        print(f"processor, stream feed: {stream_rate:.0f} records/s", flush=True)
         rows = await read_rows(kafka)
         copy_rate = await measure_copy(pool, rows)
         print(f"COPY: {copy_rate:.0f} rows/s ({len(rows)} rows)", flush=True)
@@ -381,6 +396,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await delete_topics(kafka, [s.name for s in specs])
     return {
         "processor_records_per_s": round(processor_rate, 1),
+        "batch_loop_records_per_s": round(loop_rate, 1),
+        "processor_vs_batch_loop": round(processor_rate / loop_rate, 3),
+        "processor_stream_records_per_s": round(stream_rate, 1),
+        "processor_stream_vs_batch_loop": round(stream_rate / loop_rate, 3),
+        "processor_stream_peak_rss_mb": round(stream_rss, 1),
+        "batch_loop_peak_rss_mb": round(loop_rss, 1),
         "copy_rows_per_s": round(copy_rate, 1),
         "per_record_baseline_per_s": round(baseline, 1),
         "batched_write_rows_per_s": round(batched, 1),

@@ -4,6 +4,7 @@ Topics are created explicitly (brokers run with auto-creation off, as on MSK).""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from schemas.data_types import DATA_TYPES
@@ -103,3 +104,29 @@ async def delete_topics(settings: KafkaSettings, names: list[str]) -> None:
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
+
+
+async def committed_offsets(
+    settings: KafkaSettings, group: str, *, attempts: int = 30, backoff_s: float = 0.5
+) -> dict[tuple[str, int], int]:
+    """A consumer group's committed offsets by (topic, partition).
+
+    Retries what a broker answers while a group coordinator is still being set up (the first
+    group on a new broker, a coordinator that moved): a poll must not fail on them."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    attempt = 1
+    while True:
+        admin = AIOKafkaAdminClient(**settings.client_kwargs())
+        try:
+            await admin.start()
+            offsets = await admin.list_consumer_group_offsets(group)
+            return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+        except KafkaError as exc:
+            if not exc.retriable or attempt >= attempts:
+                raise
+        finally:
+            await admin.close()
+        attempt += 1
+        await asyncio.sleep(backoff_s)

@@ -49,8 +49,9 @@ from stream_processor.settings import ProcessorSettings
 
 log = logging.getLogger(__name__)
 
-BATCHES_IN_CHANNEL = 2
-"""Fetched batches waiting for the agent: enough to keep it busy, few enough to bound memory."""
+BATCHES_IN_CHANNEL = 1
+"""Fetched batches waiting for the agent: one keeps it busy (aiokafka prefetches the next), more
+only hold memory."""
 
 
 class ProcessorApp(faust.App):
@@ -133,7 +134,7 @@ def build_app(
     )
     app.stop_wait_s = settings.stop_wait_s
     app.persister = Persister(app, settings, kafka, db, loop=app.loop, beacon=app.beacon)
-    app.batch_feed = BatchFeed(app.channel(maxsize=BATCHES_IN_CHANNEL))
+    app.batch_feed = BatchFeed(app.channel(maxsize=BATCHES_IN_CHANNEL), settings.fetch_max_bytes)
     topics = app.topic(*raw_topic_names(settings, kafka), value_serializer="raw", acks=True)
     _add_agent(app, settings, topics)
 

@@ -45,6 +45,12 @@ class ProcessorSettings(BaseSettings):
     fetch_partition_bytes: int = Field(
         default=1024 * 1024, ge=64 * 1024, validation_alias="PROCESSOR_FETCH_PARTITION_BYTES"
     )
+    fetch_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024 * 1024,
+        validation_alias="PROCESSOR_FETCH_MAX_BYTES",
+        description="What one fetch response may bring, over all partitions (bounds the RSS).",
+    )
     # How long the group waits for a worker that died without leaving: its partitions are
     # handed over after this.
     session_timeout_s: float = Field(

@@ -4,6 +4,7 @@ worker as a real subprocess (`python -m stream_processor worker`), and waiting o
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -15,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.examples import example_document
 from schemas.records import RawRecord, decode_trend, document_key, encode_raw
 from schemas.settings import KafkaSettings
-from schemas.topics import TRENDS, raw_topic
+from schemas.topics import TRENDS, committed_offsets, raw_topic, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 FETCHED = datetime(2026, 1, 10, 5, 0, tzinfo=UTC)
@@ -69,10 +69,11 @@ async def produce(
         await producer.stop()
 
 
-async def read_topic(settings: KafkaSettings, name: str, idle_ms: int = 1500) -> list[Any]:
-    """Every record of a topic (prefixed name), read from the beginning until it goes quiet."""
+async def read_topic(settings: KafkaSettings, name: str) -> list[Any]:
+    """Every record of a topic (prefixed name), from the beginning to the end offsets it had
+    when the read began."""
+    topic = settings.topic_prefix + name
     consumer = AIOKafkaConsumer(
-        settings.topic_prefix + name,
         **settings.client_kwargs(),
         group_id=None,
         auto_offset_reset="earliest",
@@ -81,14 +82,20 @@ async def read_topic(settings: KafkaSettings, name: str, idle_ms: int = 1500) ->
     await consumer.start()
     out: list[Any] = []
     try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=idle_ms)
-            if not batch:
-                return out
-            for messages in batch.values():
-                out.extend(messages)
+        [spec] = [s for s in registry(settings.topic_prefix) if s.name == topic]
+        partitions = [TopicPartition(topic, p) for p in range(spec.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batch.items():
+                out.extend(m for m in messages if m.offset < ends[tp])
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
+    return out
 
 
 async def trend_events(settings: KafkaSettings) -> list[dict[str, Any]]:
@@ -96,13 +103,8 @@ async def trend_events(settings: KafkaSettings) -> list[dict[str, Any]]:
 
 
 async def committed_total(settings: KafkaSettings, group: str) -> int:
-    admin = AIOKafkaAdminClient(**settings.client_kwargs())
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+    offsets = await committed_offsets(settings, group)
+    return sum(offset for offset in offsets.values() if offset > 0)
 
 
 async def eventually(
@@ -265,3 +267,57 @@ async def empty_data_tables(pool: asyncpg.Pool) -> None:
     from stream_processor.storage.documents import COLUMNS
 
     await pool.execute(f"TRUNCATE daily_trends, {', '.join(COLUMNS)}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class PrivateBroker:
+    """A Kafka broker of one test's own, started by scripts/localstack.py with other ports and
+    another state directory (the jars come from the shared cache): stopping and restarting it
+    disturbs nothing else."""
+
+    state: Path
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self.port = self.port or free_port()
+        self._env = {
+            **os.environ,
+            "MYHEALTH_STATE_DIR": str(self.state),
+            "MYHEALTH_CACHE_DIR": str(ROOT / ".local" / "cache"),
+            "LOCAL_KAFKA_PORT": str(self.port),
+            "LOCAL_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "LOCAL_KAFKA_SCRAM_PORT": str(free_port()),
+            "LOCAL_KAFKA_HEAP": "-Xms128m -Xmx384m",
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _localstack(self, function: str) -> None:
+        code = f"import localstack; localstack.{function}()"
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT / "scripts",
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=180,
+            check=True,
+        )
+
+    def up(self) -> None:
+        self._localstack("kafka_up")
+
+    def down(self) -> None:
+        self._localstack("kafka_down")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
 from schemas.settings import KafkaSettings
 from tests.stream_processor.helpers import (
@@ -19,9 +20,16 @@ from tests.stream_processor.helpers import (
 )
 
 
+@pytest.mark.parametrize("feed", ["handoff", "stream"])
 async def test_duplicates_revisions_and_late_records(
-    topics: KafkaSettings, db: asyncpg.Pool, users: list[str], worker: Worker, group_id: str
+    topics: KafkaSettings,
+    db: asyncpg.Pool,
+    users: list[str],
+    worker: Worker,
+    group_id: str,
+    feed: str,
 ) -> None:
+    worker.env["PROCESSOR_FEED"] = feed
     user = users[0]
     original = raw(user, "daily_sleep", day(0), seed=1)
     original.document["score"] = 70
