@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from schemas.settings import KafkaSettings
-from schemas.topics import ensure_topics, registry
+from schemas.topics import DLQ, ensure_topics, raw_topic, registry
+from stream_processor.dlq import header_map
 from tests.stream_processor.helpers import (
     DAILY_TYPES,
     ROOT,
@@ -22,6 +25,7 @@ from tests.stream_processor.helpers import (
     expected_rows,
     history,
     produce,
+    read_topic,
     run_replay,
     stored_rows,
     stored_trends,
@@ -47,10 +51,20 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
     users: list[str],
     worker: Worker,
     group_id: str,
+    processor_env: dict[str, str],
 ) -> None:
     worker.env["PROCESSOR_BATCH_SIZE"] = "25"
-    records = history(users, days=30, seed=7)
-    await produce(topics, records)  # type: ignore[arg-type]
+    records: list[Any] = history(users, days=30, seed=7)
+    # Undecodable records among them: each must reach the dead-letter topic whatever the kills.
+    poison = [
+        (raw_topic("sleep", topics.topic_prefix), users[0].encode(), b"\xc3\x01junk-%d" % i)
+        for i in range(12)
+    ]
+    stride = len(records) // len(poison)
+    for i, item in enumerate(poison):
+        records.insert((i + 1) * stride, item)
+    documents = [r for r in records if not isinstance(r, tuple)]
+    await produce(topics, records)
     kills = 0
     worker.start()
     progress = 0
@@ -71,8 +85,54 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
         kills += 1
         worker.start()
     await _wait_committed(topics, group_id, len(records), worker)
-    assert await stored_rows(db, set(DAILY_TYPES)) == expected_rows(records, set(users))
+    assert await stored_rows(db, set(DAILY_TYPES)) == expected_rows(documents, set(users))
     assert worker.stop() == 0, worker.log()
+
+    # Trends: the rows equal a replay into an empty database, and the newest event of each
+    # (user, metric, day) on the topic says what the row says. A batch killed after its events
+    # were sent and before its commit sends them again (at-least-once): a repeat is the same
+    # event in the same place of its partition, so the newest per key is still the row.
+    trends = await stored_trends(db)
+    events = await trend_events(topics)
+    newest = {(e["user_id"], e["metric"], _day(e["day"])): _trend_row(e) for e in events}
+    assert set(newest.values()) == trends
+    await empty_data_tables(db)
+    run_replay(processor_env, "--from-beginning")
+    assert await stored_trends(db) == trends
+
+    # Dead letters: every poison record is there with its source offset; a re-sent one is the
+    # same record from the same source offset.
+    letters = [(header_map(m.headers), m.value) for m in await read_topic(topics, DLQ)]
+    assert {value for _, value in letters} == {value for _, _, value in poison}
+    by_source = {(h["source.topic"], h["source.offset"]): v for h, v in letters}
+    assert len(by_source) == len(poison)
+    assert all(by_source[(h["source.topic"], h["source.offset"])] == v for h, v in letters)
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _trend_row(event: dict[str, Any]) -> tuple[Any, ...]:
+    """A trend event as stored_trends gives a row: everything but computed_at."""
+    return (
+        event["user_id"],
+        event["metric"],
+        _day(event["day"]),
+        *(event[k] for k in TREND_FIELDS),
+    )
+
+
+TREND_FIELDS = (
+    "value",
+    "mean_7d",
+    "mean_28d",
+    "baseline",
+    "baseline_spread",
+    "deviation",
+    "direction",
+    "flag",
+)
 
 
 async def test_postgres_restart_while_the_worker_runs(
