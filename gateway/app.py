@@ -20,7 +20,7 @@ from gateway.errors import install_error_handlers
 from gateway.metrics import MetricsMiddleware, track_pool
 from gateway.routes import accounts, dashboard, data, export, oauth, ops, trends
 from gateway.security.passwords import Passwords
-from gateway.security.throttle import LoginThrottle
+from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
 from schemas.settings import DatabaseSettings, KafkaSettings
 
@@ -121,9 +121,13 @@ def create_app(
         services = Services(
             settings=settings,
             pool=pool,
-            passwords=Passwords(settings.bcrypt_rounds),
+            passwords=Passwords(
+                settings.bcrypt_rounds,
+                concurrency=settings.hash_concurrency,
+                queue=settings.hash_queue,
+            ),
             cache=cache,
-            throttle=LoginThrottle(settings),
+            throttle=AuthThrottle(settings),
             oauth=OuraOAuthClient(settings),
             cipher=TokenCipher.from_keys(keys) if keys else None,
         )

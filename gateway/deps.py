@@ -17,7 +17,7 @@ from gateway.metrics import CACHE_HITS
 from gateway.repositories import users
 from gateway.security.access_tokens import InvalidAccessToken, read_access_token_with_expiry
 from gateway.security.passwords import Passwords
-from gateway.security.throttle import LoginThrottle
+from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
 
 
@@ -29,7 +29,7 @@ class Services:
     pool: Any
     passwords: Passwords
     cache: UserCache
-    throttle: LoginThrottle
+    throttle: AuthThrottle
     oauth: OuraOAuthClient
     cipher: TokenCipher | None
     background: set[Any] = field(default_factory=set)

@@ -33,6 +33,12 @@ class ErrorResponse(BaseModel):
     code: str
 
 
+REGISTRATION_DETAIL = (
+    "If this email address was free, its account is ready: log in with it. An address that "
+    "already has an account keeps it unchanged."
+)
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -139,6 +145,16 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+
+
+class RegistrationAccepted(BaseModel):
+    """The same answer whether or not the email already had an account (no enumeration)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "accepted", "detail": REGISTRATION_DETAIL}]}
+    )
+    status: Literal["accepted"] = "accepted"
+    detail: str = REGISTRATION_DETAIL
 
 
 class AccountDeleted(BaseModel):

@@ -42,18 +42,36 @@ class GatewaySettings(OuraOAuthSettings):
     backfill_days: int = Field(default=90, ge=1, validation_alias="GATEWAY_BACKFILL_DAYS")
 
     login_window_s: int = Field(default=900, ge=1, validation_alias="GATEWAY_LOGIN_WINDOW_S")
-    login_lockout_s: int = Field(default=900, ge=1, validation_alias="GATEWAY_LOGIN_LOCKOUT_S")
-    login_max_failures_account: int = Field(
-        default=5, ge=1, validation_alias="GATEWAY_LOGIN_MAX_FAILURES_ACCOUNT"
+    """Failures of a pair are forgotten this long after its last one; the login budget of an
+    address is counted over windows this long."""
+    login_free_failures: int = Field(
+        default=3, ge=0, validation_alias="GATEWAY_LOGIN_FREE_FAILURES"
     )
-    login_max_failures_address: int = Field(
-        default=50, ge=1, validation_alias="GATEWAY_LOGIN_MAX_FAILURES_ADDRESS"
+    login_delay_base_s: float = Field(
+        default=1.0, gt=0, validation_alias="GATEWAY_LOGIN_DELAY_BASE_S"
     )
+    login_delay_cap_s: float = Field(
+        default=300.0, gt=0, validation_alias="GATEWAY_LOGIN_DELAY_CAP_S"
+    )
+    login_budget_address: int = Field(
+        default=100, ge=1, validation_alias="GATEWAY_LOGIN_BUDGET_ADDRESS"
+    )
+    register_budget_address: int = Field(
+        default=10, ge=1, validation_alias="GATEWAY_REGISTER_BUDGET_ADDRESS"
+    )
+    register_window_s: int = Field(default=3600, ge=1, validation_alias="GATEWAY_REGISTER_WINDOW_S")
+    hash_concurrency: int = Field(
+        default=2, ge=1, le=64, validation_alias="GATEWAY_HASH_CONCURRENCY"
+    )
+    """bcrypt runs at most this many at once per process (about one per core), so a burst of
+    logins or registrations cannot take every core from the rest of the API."""
+    hash_queue: int = Field(default=32, ge=0, validation_alias="GATEWAY_HASH_QUEUE")
+    """Hashing requests that may wait for a slot; beyond it the answer is 503 at once."""
     trusted_proxy_hops: int = Field(
         default=0, ge=0, le=8, validation_alias="GATEWAY_TRUSTED_PROXY_HOPS"
     )
-    """How many reverse proxies (Istio sidecar, ingress) append to X-Forwarded-For; 0 = use the
-    TCP peer address."""
+    """How many reverse proxies append to X-Forwarded-For in front of the gateway (1 behind the
+    Istio ingress gateway, which the chart sets); 0 = use the TCP peer address."""
 
     max_range_days: int = Field(default=366, ge=1, validation_alias="GATEWAY_MAX_RANGE_DAYS")
     default_range_days: int = Field(default=30, ge=1, validation_alias="GATEWAY_DEFAULT_RANGE_DAYS")

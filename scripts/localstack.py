@@ -27,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("MYHEALTH_STATE_DIR", ROOT / ".local"))
+# A second stack (a test's, in its own state folder) can share the downloaded Kafka jars.
+CACHE = Path(os.environ.get("MYHEALTH_CACHE_DIR", STATE / "cache"))
 KAFKA_VERSION = "4.1.1"
 POM = ROOT / "scripts" / "kafka" / "pom.xml"
 LOG4J = ROOT / "scripts" / "kafka" / "log4j2.properties"
@@ -98,7 +100,7 @@ def kafka_dir() -> Path:
 
 
 def _kafka_libs() -> Path:
-    libs = STATE / "cache" / f"kafka-{KAFKA_VERSION}-libs"
+    libs = CACHE / f"kafka-{KAFKA_VERSION}-libs"
     marker = libs / ".complete"
     if marker.exists():
         return libs

@@ -10,7 +10,14 @@ from collector.tokens import forget_tokens
 from gateway.deps import CurrentUserId, ServicesDep
 from gateway.errors import ApiError
 from gateway.metrics import LOGIN_FAILURES
-from gateway.models import AccountDeleted, LoginRequest, TokenResponse, UserCreate, UserPublic
+from gateway.models import (
+    AccountDeleted,
+    LoginRequest,
+    RegistrationAccepted,
+    TokenResponse,
+    UserCreate,
+    UserPublic,
+)
 from gateway.repositories import users
 from gateway.repositories.notifications import notify_user_changed
 from gateway.routes import error_responses
@@ -29,40 +36,53 @@ def _public(user: users.User) -> UserPublic:
 
 @router.post(
     "/register",
-    status_code=status.HTTP_201_CREATED,
-    responses=error_responses(400, 409, 413, 422),
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(400, 409, 413, 422, 429, 503),
 )
-async def register(body: UserCreate, services: ServicesDep) -> UserPublic:
-    """Create an account. Passwords: at least 10 characters, not the username or email."""
+async def register(
+    body: UserCreate, request: Request, services: ServicesDep
+) -> RegistrationAccepted:
+    """Create an account. Passwords: at least 10 characters, not the username or email, not a
+    common or breached password. The answer is the same whether or not the email was free, so
+    it cannot be used to find out who has an account; only a taken username is said (usernames
+    are chosen handles, and one cannot be picked without knowing it is free)."""
+    address = client_address(request, services.settings.trusted_proxy_hops)
+    await services.throttle.spend_register_budget(services.pool, address)
+    # Hashed whether or not the email is free: both answers take the same time.
     password_hash = await services.passwords.hash(body.password)
     try:
         user = await users.create_user(
             services.pool, email=body.email, username=body.username, password_hash=password_hash
         )
     except users.EmailTaken:
-        raise ApiError(409, "email_taken", "an account with this email already exists") from None
+        log.info("registration for an email that has an account")
+        return RegistrationAccepted()
     except users.UsernameTaken:
         raise ApiError(409, "username_taken", "this username is taken") from None
     log.info("account created", extra={"user_id": str(user.id)})
-    return _public(user)
+    return RegistrationAccepted()
 
 
-@router.post("/login", responses=error_responses(400, 401, 413, 422, 429))
+@router.post("/login", responses=error_responses(400, 401, 413, 422, 429, 503))
 async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
-    """Exchange email (or username) and password for a bearer token valid 24 hours."""
+    """Exchange email (or username) and password for a bearer token. Failed logins slow down
+    the (account, address) pair that made them, not the account."""
     address = client_address(request, services.settings.trusted_proxy_hops)
     pool, throttle = services.pool, services.throttle
-    await throttle.check(pool, login=body.login, address=address)
+    await throttle.spend_login_budget(pool, address)
     user = await users.find_by_login(pool, body.login)
+    # Email and username of one account share one count.
+    account = str(user.id) if user is not None else body.login.lower()
+    await throttle.check(pool, account=account, address=address)
     # One bcrypt verification whether or not the account exists (see Passwords.verify).
     valid = await services.passwords.verify(
         body.password, user.password_hash if user is not None else None
     )
     if user is None or not valid:
-        await throttle.failed(pool, login=body.login, address=address)
+        await throttle.failed(pool, account=account, address=address)
         LOGIN_FAILURES.labels("unknown_account" if user is None else "wrong_password").inc()
         raise ApiError(401, "invalid_credentials", "wrong email/username or password")
-    await throttle.succeeded(pool, login=body.login)
+    await throttle.succeeded(pool, account=account, address=address)
     token = create_access_token(
         user.id,
         secret=services.settings.jwt_secret.get_secret_value(),

@@ -1,5 +1,13 @@
-"""Login throttling per account and per client address, kept in PostgreSQL (`auth_throttle`) so
-every replica sees the same counts."""
+"""Throttling that protects without becoming a weapon, kept in PostgreSQL (`auth_throttle`) so
+every replica sees the same counts.
+
+- Failed logins are counted per (account, client address) pair: after a few free failures each
+  further one doubles the pair's wait. Nobody can lock an account for its owner, who logs in
+  from another address; a guesser slows down exponentially.
+- Each client address has a budget of login and of registration attempts per window, whatever
+  the accounts, so one address cannot spray guesses over many accounts or hash all day.
+- Client addresses come from X-Forwarded-For with a trusted hop count, so that behind the mesh
+  every caller is not the sidecar's 127.0.0.6."""
 
 from __future__ import annotations
 
@@ -27,39 +35,55 @@ def client_address(request: Request, trusted_proxy_hops: int) -> str:
     return peer
 
 
-class LoginThrottle:
+def _too_many(seconds: float, what: str) -> ApiError:
+    wait = max(1, math.ceil(seconds))
+    return ApiError(
+        429,
+        "too_many_attempts",
+        f"{what}; try again in {wait} seconds",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _pair(account: str, address: str) -> str:
+    return f"{account[:254]}|{address}"
+
+
+class AuthThrottle:
     def __init__(self, settings: GatewaySettings) -> None:
         self._s = settings
 
-    def _keys(self, login: str, address: str) -> list[tuple[str, str]]:
-        return [("account", login[:254]), ("address", address)]
+    async def spend_login_budget(self, conn: Any, address: str) -> None:
+        await self._spend(conn, "login", address, self._s.login_budget_address)
 
-    async def check(self, conn: Any, *, login: str, address: str) -> None:
-        """Raise 429 while the account or the address is locked."""
-        until = await auth_throttle.locked_until(conn, self._keys(login, address))
+    async def spend_register_budget(self, conn: Any, address: str) -> None:
+        await self._spend(conn, "register", address, self._s.register_budget_address)
+
+    async def _spend(self, conn: Any, scope: str, address: str, budget: int) -> None:
+        window = self._s.login_window_s if scope == "login" else self._s.register_window_s
+        used, remaining_s = await auth_throttle.spend(
+            conn, scope=scope, key=address, window_s=window
+        )
+        if used > budget:
+            raise _too_many(remaining_s, f"too many {scope} attempts from this address")
+
+    async def check(self, conn: Any, *, account: str, address: str) -> None:
+        """Raise 429 while this (account, address) pair must wait after failures."""
+        until = await auth_throttle.delayed_until(conn, _pair(account, address))
         if until is not None:
-            wait = max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
-            raise ApiError(
-                429,
-                "too_many_attempts",
-                f"too many failed logins; try again in {wait} seconds",
-                headers={"Retry-After": str(wait)},
-            )
+            seconds = (until - datetime.now(UTC)).total_seconds()
+            raise _too_many(seconds, "too many failed logins")
 
-    async def failed(self, conn: Any, *, login: str, address: str) -> None:
-        limits = {
-            "account": self._s.login_max_failures_account,
-            "address": self._s.login_max_failures_address,
-        }
-        for scope, key in self._keys(login, address):
-            await auth_throttle.record_failure(
-                conn,
-                scope=scope,
-                key=key,
-                max_failures=limits[scope],
-                window_s=self._s.login_window_s,
-                lockout_s=self._s.login_lockout_s,
-            )
+    async def failed(self, conn: Any, *, account: str, address: str) -> None:
+        s = self._s
+        await auth_throttle.record_failure(
+            conn,
+            _pair(account, address),
+            window_s=s.login_window_s,
+            free=s.login_free_failures,
+            base_s=s.login_delay_base_s,
+            cap_s=s.login_delay_cap_s,
+        )
 
-    async def succeeded(self, conn: Any, *, login: str) -> None:
-        await auth_throttle.clear(conn, scope="account", key=login[:254])
+    async def succeeded(self, conn: Any, *, account: str, address: str) -> None:
+        await auth_throttle.clear(conn, _pair(account, address))

@@ -281,3 +281,17 @@ def test_monitoring(render: RenderFn) -> None:
     ]
     files = sorted(p.name for p in Path(CHART / "dashboards").glob("*.json"))
     assert sorted(k for d in dashboards for k in d["data"]) == files
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_gateway_sees_client_addresses_through_the_mesh(render: RenderFn, env: str) -> None:
+    """Behind the Istio ingress gateway one proxy appends to X-Forwarded-For: without the hop
+    count every caller would share the sidecar's address and one throttle."""
+    gateway = next(
+        o
+        for o in render(env)
+        if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("gateway")
+    )
+    container = _pod_spec(gateway)["containers"][0]
+    env_vars = {e["name"]: e.get("value") for e in container["env"]}
+    assert env_vars["GATEWAY_TRUSTED_PROXY_HOPS"] == "1"

@@ -168,7 +168,7 @@ async def platform(
 async def _connect(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     email = "e2e@example.org"
     r = await client.post("/api/register", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text
     r = await client.post("/api/login", json={"email": email, "password": PASSWORD})
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     user_id = (await client.get("/api/me", headers=headers)).json()["id"]

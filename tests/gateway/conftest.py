@@ -31,6 +31,9 @@ def make_settings(**overrides: Any) -> GatewaySettings:
         "oura_revoke_url": "http://127.0.0.1:9/oauth/revoke",
         "oura_redirect_uri": "http://testserver/api/callback",
         "oauth_timeout_s": 2.0,
+        # Every test client shares one address; the throttling tests set their own budgets.
+        "login_budget_address": 100_000,
+        "register_budget_address": 100_000,
         **overrides,
     }
     return GatewaySettings(**values)

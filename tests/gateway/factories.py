@@ -27,12 +27,16 @@ async def register(
     password: str = PASSWORD,
     username: str | None = None,
 ) -> dict[str, Any]:
+    """A new account: its email, username and password, and its id (read after a login, since
+    registration answers the same for every email)."""
     body: dict[str, Any] = {"email": email or random_email(), "password": password}
     if username:
         body["username"] = username
     response = await client.post("/api/register", json=body)
-    assert response.status_code == 201, response.text
-    return {**response.json(), "password": password}
+    assert response.status_code == 202, response.text
+    token = await login(client, body["email"], password)
+    me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    return {**me.json(), "password": password, "token": token}
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
@@ -46,8 +50,7 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
 async def new_user(client: httpx.AsyncClient) -> tuple[uuid.UUID, dict[str, str]]:
     """A registered, logged-in user: (id, Authorization headers)."""
     user = await register(client)
-    token = await login(client, user["email"])
-    return uuid.UUID(user["id"]), {"Authorization": f"Bearer {token}"}
+    return uuid.UUID(user["id"]), {"Authorization": f"Bearer {user['token']}"}
 
 
 def _typed_value(kind: type, value: Any) -> Any:

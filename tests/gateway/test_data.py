@@ -236,7 +236,7 @@ async def test_oversized_and_malformed_bodies(client: httpx.AsyncClient) -> None
     # Unicode that is valid is just data.
     unicode = {"email": "☃@例え.テスト", "password": "snowmen ☃☃☃☃☃☃", "username": None}
     created = await client.post("/api/register", json=unicode)
-    assert created.status_code == 201 and created.json()["email"] == unicode["email"]
+    assert created.status_code == 202, created.text
     login = await client.post(
         "/api/login", json={"email": "☃@例え.テスト", "password": "snowmen ☃☃☃☃☃☃"}
     )

@@ -34,7 +34,7 @@ async def test_queries_are_timed_by_the_function_that_issued_them(
 ) -> None:
     names = (
         "create_user",  # pool.fetchrow, from gateway.repositories.users
-        "locked_until",  # pool.fetchval, through the login throttle
+        "delayed_until",  # pool.fetchval, through the login throttle
         "find_by_login",
         "list_documents",
         "export_rows",  # a server-side cursor in a read-only transaction
