@@ -20,7 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,13 @@ class Platform:
         os.killpg(self.proc.pid, signal.SIGINT)
         return self.proc.wait(timeout=limit_s)
 
+    def left_behind(self, limit_s: float = 10) -> dict[int, str]:
+        """The platform's processes still alive once they had a moment to finish dying."""
+        deadline = time.monotonic() + limit_s
+        while (left := self.processes()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return left
+
     def kill_leftovers(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -215,7 +222,8 @@ class Demo:
 
     def revise(self) -> None:
         """Oura re-processes the last two days: same ids, new content on the next fetch."""
-        httpx.post(f"{self.platform.simulator}/_sim/revisions", json={}, timeout=10)
+        r = httpx.post(f"{self.platform.simulator}/_sim/revisions", json={}, timeout=10)
+        r.raise_for_status()
 
     def wait_until_served_equals_truth(self) -> None:
         def equal() -> bool | str:
@@ -229,7 +237,7 @@ class Demo:
 
 
 def _today() -> str:
-    return date.today().isoformat()
+    return datetime.now(UTC).date().isoformat()
 
 
 def test_scheduled_runs_and_a_killed_processor_keep_make_run_up_until_ctrl_c(
@@ -275,8 +283,7 @@ def test_scheduled_runs_and_a_killed_processor_keep_make_run_up_until_ctrl_c(
     assert platform.processes()
     assert platform.ctrl_c() == 0
     assert platform.said(r"^\[myhealth\] all services stopped")
-    time.sleep(0.5)  # orphans, if any, are reaped by init a moment after their parent went
-    assert platform.processes() == {}
+    assert platform.left_behind() == {}
 
 
 # ---------------------------------------------------------------- the laptop pause
@@ -362,5 +369,5 @@ def test_make_run_survives_the_stack_going_down_and_coming_back(
     assert not platform.said(r"^\[myhealth\] error:")
 
     assert platform.ctrl_c() == 0
-    time.sleep(0.5)
-    assert platform.processes() == {}
+    assert platform.said(r"^\[myhealth\] all services stopped")
+    assert platform.left_behind() == {}
