@@ -60,6 +60,10 @@ class GatewaySettings(OuraOAuthSettings):
         default=10, ge=1, validation_alias="GATEWAY_REGISTER_BUDGET_ADDRESS"
     )
     register_window_s: int = Field(default=3600, ge=1, validation_alias="GATEWAY_REGISTER_WINDOW_S")
+    password_min_score: int = Field(
+        default=3, ge=0, le=4, validation_alias="GATEWAY_PASSWORD_MIN_SCORE"
+    )
+    """zxcvbn's 0-4 strength score a new password needs (3: safely unguessable online)."""
     hash_concurrency: int = Field(
         default=2, ge=1, le=64, validation_alias="GATEWAY_HASH_CONCURRENCY"
     )

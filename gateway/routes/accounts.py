@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter, Request, status
 
 from collector.tokens import forget_tokens
-from gateway.deps import CurrentUserId, ServicesDep
+from gateway.deps import CurrentUserId, Services, ServicesDep
 from gateway.errors import ApiError
 from gateway.metrics import LOGIN_FAILURES
 from gateway.models import (
@@ -22,10 +23,26 @@ from gateway.repositories import users
 from gateway.repositories.notifications import notify_user_changed
 from gateway.routes import error_responses
 from gateway.security.access_tokens import create_access_token
+from gateway.security.password_policy import password_problem
 from gateway.security.throttle import client_address
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 log = logging.getLogger("gateway.accounts")
+
+
+async def check_password(
+    services: Services, password: str, email: str, username: str | None
+) -> None:
+    """422 for a common, breached or guessable password (checked in a thread: zxcvbn is CPU)."""
+    inputs = [email, email.split("@")[0], *([username] if username else [])]
+    problem = await asyncio.to_thread(
+        password_problem,
+        password,
+        min_score=services.settings.password_min_score,
+        user_inputs=inputs,
+    )
+    if problem is not None:
+        raise ApiError(422, "weak_password", f"body.password: {problem}")
 
 
 def _public(user: users.User) -> UserPublic:
@@ -48,6 +65,7 @@ async def register(
     are chosen handles, and one cannot be picked without knowing it is free)."""
     address = client_address(request, services.settings.trusted_proxy_hops)
     await services.throttle.spend_register_budget(services.pool, address)
+    await check_password(services, body.password, body.email, body.username)
     # Hashed whether or not the email is free: both answers take the same time.
     password_hash = await services.passwords.hash(body.password)
     try:
