@@ -29,6 +29,9 @@ class DataType:
     """Document field that holds the local day, if any."""
     has_id: bool = True
     """Oura documents carry an `id`; heart rate rows do not and get a derived key."""
+    period_field: str | None = None
+    """Document field that tells apart several documents of one day (a nap from the night's
+    sleep); None where a day has at most one document. Part of a derived key."""
 
     @property
     def topic_suffix(self) -> str:
@@ -37,7 +40,7 @@ class DataType:
 
 DATA_TYPES: tuple[DataType, ...] = (
     DataType("daily_sleep", "daily_sleep", QueryKind.DATE, "daily", "day"),
-    DataType("sleep", "sleep", QueryKind.DATE, "daily", "day"),
+    DataType("sleep", "sleep", QueryKind.DATE, "daily", "day", period_field="bedtime_start"),
     DataType("daily_activity", "daily_activity", QueryKind.DATE, "daily", "day"),
     DataType("daily_readiness", "daily_readiness", QueryKind.DATE, "daily", "day"),
     DataType("heartrate", "heartrate", QueryKind.DATETIME, "heartrate", "day", has_id=False),
@@ -52,11 +55,25 @@ DATA_TYPES: tuple[DataType, ...] = (
         "day",
     ),
     DataType("vo2_max", "vO2_max", QueryKind.DATE, "heart_health", "day"),
-    DataType("workout", "workout", QueryKind.DATE, "workout", "day"),
-    DataType("session", "session", QueryKind.DATE, "session", "day"),
-    DataType("enhanced_tag", "enhanced_tag", QueryKind.DATE, "tag", "start_day"),
+    DataType("workout", "workout", QueryKind.DATE, "workout", "day", period_field="start_datetime"),
+    DataType("session", "session", QueryKind.DATE, "session", "day", period_field="start_datetime"),
+    DataType(
+        "enhanced_tag",
+        "enhanced_tag",
+        QueryKind.DATE,
+        "tag",
+        "start_day",
+        period_field="start_time",
+    ),
     DataType("sleep_time", "sleep_time", QueryKind.DATE, "daily", "day"),
-    DataType("rest_mode_period", "rest_mode_period", QueryKind.DATE, "daily", "start_day"),
+    DataType(
+        "rest_mode_period",
+        "rest_mode_period",
+        QueryKind.DATE,
+        "daily",
+        "start_day",
+        period_field="start_time",
+    ),
     DataType("ring_configuration", "ring_configuration", QueryKind.NONE, "daily", None),
     DataType("personal_info", "personal_info", QueryKind.SINGLE, "personal", None),
 )

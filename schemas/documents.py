@@ -27,6 +27,7 @@ from schemas.data_types import BY_NAME, get
 
 AVRO_DIR = Path(__file__).parent / "avro"
 TREND = "trend"
+QUARANTINE = "quarantine"
 HEARTRATE = "heartrate"
 UNKNOWN_FIELDS = "unknown_fields_json"
 PACKED_SAMPLE = "PackedSample"
@@ -42,13 +43,13 @@ Json = dict[str, Any]
 
 
 def schema_names() -> tuple[str, ...]:
-    """Every schema file stem: the 17 raw data types, then the trend record."""
-    return (*BY_NAME, TREND)
+    """Every schema file stem: the 17 raw data types, the trend and the quarantine record."""
+    return (*BY_NAME, TREND, QUARANTINE)
 
 
 @cache
 def _avsc(name: str) -> Json:
-    if name != TREND:
+    if name not in (TREND, QUARANTINE):
         get(name)  # a clear KeyError naming the valid types
     loaded: Json = json.loads((AVRO_DIR / f"{name}.avsc").read_text())
     return loaded
@@ -91,6 +92,8 @@ class _Plan:
     records: dict[str, _Plan] = field(default_factory=dict)
     record_arrays: dict[str, _Plan] = field(default_factory=dict)
     samples: tuple[str, ...] = ()
+    integers: tuple[str, ...] = ()
+    doubles: tuple[str, ...] = ()
 
 
 def _non_null(avro_type: Any) -> Any:
@@ -113,9 +116,15 @@ def _compile(record: Json, defined: dict[str, Json]) -> _Plan:
     records: dict[str, _Plan] = {}
     arrays: dict[str, _Plan] = {}
     samples: list[str] = []
+    integers: list[str] = []
+    doubles: list[str] = []
     for fld in record["fields"]:
         avro_type = _non_null(fld["type"])
-        if _type_name(avro_type) == PACKED_SAMPLE:
+        if avro_type in ("int", "long"):
+            integers.append(fld["name"])
+        elif avro_type in ("float", "double"):
+            doubles.append(fld["name"])
+        elif _type_name(avro_type) == PACKED_SAMPLE:
             samples.append(fld["name"])
         elif isinstance(avro_type, dict) and avro_type.get("type") == "record":
             records[fld["name"]] = _compile(avro_type, defined)
@@ -125,7 +134,7 @@ def _compile(record: Json, defined: dict[str, Json]) -> _Plan:
             item = avro_type["items"]
             if isinstance(item, dict) and item.get("type") == "record":
                 arrays[fld["name"]] = _compile(item, defined)
-    return _Plan(frozenset(names), records, arrays, tuple(samples))
+    return _Plan(frozenset(names), records, arrays, tuple(samples), tuple(integers), tuple(doubles))
 
 
 @cache
@@ -139,12 +148,13 @@ def _plan(data_type: str) -> _Plan:
 def to_avro(data_type: str, document: Mapping[str, Any]) -> Json:
     """Oura JSON document -> Avro datum for the raw record's `document` field.
 
-    Raises ValueError/TypeError for a document that cannot be packed (e.g. a non-finite sample)."""
+    Raises ValueError/TypeError for a document that cannot be packed (e.g. a non-finite sample,
+    or a number where the schema has an integer)."""
     if data_type == HEARTRATE:
         return _pack_heartrate(document)
     plan = _plan(data_type)
     unknown: list[list[Any]] = []
-    _collect_unknown(document, plan, [], unknown)
+    _inspect(document, plan, [], unknown)
     datum = {name: document.get(name) for name in plan.fields}
     for name in plan.samples:
         sample = datum[name]
@@ -172,20 +182,30 @@ def from_avro(data_type: str, datum: Mapping[str, Any]) -> Json:
     return document
 
 
-# --- unknown keys -------------------------------------------------------------------------------
+# --- unknown keys and types the writer would bend ----------------------------------------------
 
 
-def _collect_unknown(value: Any, plan: _Plan, path: list[Any], out: list[list[Any]]) -> None:
+def _inspect(value: Any, plan: _Plan, path: list[Any], out: list[list[Any]]) -> None:
+    """Collects the keys the schema does not know into `out`, and refuses values that fastavro
+    would write without complaint but not as sent: it truncates 72.5 into a long field and
+    writes true into a double as 1.0."""
     if not isinstance(value, Mapping):
         raise TypeError(f"expected an object at {path or 'the document root'}, got {value!r:.40}")
+    for name in plan.integers:
+        number = value.get(name)
+        if number is not None and type(number) is not int:
+            raise TypeError(f"{[*path, name]}: expected an integer, got {number!r:.40}")
+    for name in plan.doubles:
+        if isinstance(value.get(name), bool):
+            raise TypeError(f"{[*path, name]}: expected a number, got {value[name]!r}")
     for key in value.keys() - plan.fields:
         out.append([[*path, key], value[key]])
     for name, sub in plan.records.items():
         if value.get(name) is not None:
-            _collect_unknown(value[name], sub, [*path, name], out)
+            _inspect(value[name], sub, [*path, name], out)
     for name, sub in plan.record_arrays.items():
         for index, item in enumerate(value.get(name) or ()):
-            _collect_unknown(item, sub, [*path, name, index], out)
+            _inspect(item, sub, [*path, name, index], out)
     for name in plan.samples:
         sample = value.get(name)
         if isinstance(sample, Mapping):

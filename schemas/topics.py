@@ -13,6 +13,9 @@ from schemas.settings import KafkaSettings
 RAW_PREFIX = "oura.raw."
 TRENDS = "oura.trends.daily"
 DLQ = "oura.dlq"
+QUARANTINE = "oura.raw.quarantine"
+"""Not a data type: documents the collector could not encode. Under `oura.raw.` so that the
+collector's produce permission covers it; pattern subscribers to `oura.raw.*` must skip it."""
 
 RAW_PARTITIONS = 6
 """Upper bound for processor replicas (one owner per partition)."""
@@ -61,6 +64,12 @@ def registry(prefix: str = "") -> list[TopicSpec]:
         # Bad input is kept until someone has looked at it: nothing is ever silently dropped.
         TopicSpec(
             f"{prefix}{DLQ}", 3, dict(_KEEP_FOREVER), "records that failed decoding or validation"
+        ),
+        TopicSpec(
+            f"{prefix}{QUARANTINE}",
+            3,
+            dict(_KEEP_FOREVER),
+            "documents the collector fetched but could not encode, as received, with the reason",
         ),
     ]
 
