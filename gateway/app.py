@@ -94,6 +94,14 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+def _timeouts(statement_s: float, idle_in_transaction_s: float) -> dict[str, str]:
+    """Server-side limits for every session of a pool, in milliseconds."""
+    return {
+        "statement_timeout": str(int(statement_s * 1000)),
+        "idle_in_transaction_session_timeout": str(int(idle_in_transaction_s * 1000)),
+    }
+
+
 def create_app(
     settings: GatewaySettings,
     *,
@@ -111,10 +119,24 @@ def create_app(
             **db.asyncpg_kwargs(),
             min_size=min(settings.db_pool_min, settings.db_pool_max),
             max_size=settings.db_pool_max,
+            server_settings=_timeouts(
+                settings.db_statement_timeout_s, settings.db_idle_in_transaction_timeout_s
+            ),
         )
         assert raw_pool is not None
+        # Exports stream at their reader's pace: their own small pool, so they cannot take
+        # the connections every other request needs.
+        export_pool = await asyncpg.create_pool(
+            **db.asyncpg_kwargs(),
+            min_size=0,
+            max_size=settings.export_pool_max,
+            server_settings=_timeouts(
+                settings.export_statement_timeout_s, settings.export_idle_timeout_s
+            ),
+        )
+        assert export_pool is not None
         track_pool(raw_pool)
-        pool = TimedPool(raw_pool)
+        pool = TimedPool(raw_pool, acquire_timeout_s=settings.db_acquire_timeout_s)
         cache = UserCache(settings.cache_ttl_s)
         listener = InvalidationListener(cache, db.asyncpg_kwargs())
         keys = settings.token_encryption_keys.get_secret_value().strip()
@@ -130,6 +152,7 @@ def create_app(
             throttle=AuthThrottle(settings),
             oauth=OuraOAuthClient(settings),
             cipher=TokenCipher.from_keys(keys) if keys else None,
+            export_pool=TimedPool(export_pool),
         )
         app.state.services = services
         app.state.kafka = kafka_settings
@@ -139,6 +162,7 @@ def create_app(
         finally:
             await listener.stop()
             await services.oauth.aclose()
+            await export_pool.close()
             await raw_pool.close()
 
     app = FastAPI(

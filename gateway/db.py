@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Generator
 from types import CodeType, FrameType, TracebackType
 from typing import Any, TypeVar
 
+from gateway.errors import ApiError
 from gateway.metrics import DB_QUERY_DURATION
 
 T = TypeVar("T")
@@ -126,18 +127,40 @@ class _Acquire:
         return TimedConnection(await self._context)
 
 
+class PoolExhausted(ApiError):
+    """No pooled connection came free in time: the request fails fast instead of queueing."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503, "database_busy", "the database is busy; try again shortly", {"Retry-After": "1"}
+        )
+
+
+class _Released:
+    def __init__(self, pool: Any, connection: Any) -> None:
+        self._pool = pool
+        self._connection = connection
+
+    async def __aenter__(self) -> Any:
+        return self._connection
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._pool.release(self._connection)
+
+
 class TimedPool:
     """An asyncpg pool whose queries are timed (see the module docstring). Pool methods not
     listed here (`close`, `get_size`, ...) are the pool's own."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, *, acquire_timeout_s: float | None = None) -> None:
         self.raw = pool
+        self._acquire_timeout_s = acquire_timeout_s
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 
     def acquire(self, *, timeout: float | None = None) -> _Acquire:
-        return _Acquire(self.raw.acquire(timeout=timeout))
+        return _Acquire(self.raw.acquire(timeout=timeout or self._acquire_timeout_s))
 
     def release(self, connection: Any, *, timeout: float | None = None) -> Awaitable[None]:
         raw = connection.raw if isinstance(connection, TimedConnection) else connection
@@ -162,7 +185,11 @@ class TimedPool:
     async def _run(
         self, histogram: Any, method: str, query: str, args: tuple[Any, ...], kwargs: Any
     ) -> Any:
-        async with self.raw.acquire() as connection:
+        try:
+            context = await self.raw.acquire(timeout=self._acquire_timeout_s)
+        except TimeoutError:
+            raise PoolExhausted from None
+        async with _Released(self.raw, context) as connection:
             started = time.perf_counter()
             try:
                 return await getattr(connection, method)(query, *args, **kwargs)

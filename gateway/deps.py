@@ -32,6 +32,7 @@ class Services:
     throttle: AuthThrottle
     oauth: OuraOAuthClient
     cipher: TokenCipher | None
+    export_pool: Any = None
     background: set[Any] = field(default_factory=set)
     verified_tokens: dict[str, tuple[UUID, float]] = field(default_factory=dict)
 

@@ -86,6 +86,29 @@ class GatewaySettings(OuraOAuthSettings):
     ready_cache_s: float = Field(default=2.0, ge=0, validation_alias="GATEWAY_READY_CACHE_S")
     db_pool_min: int = Field(default=2, ge=0, validation_alias="GATEWAY_DB_POOL_MIN")
     db_pool_max: int = Field(default=10, ge=1, validation_alias="GATEWAY_DB_POOL_MAX")
+    db_acquire_timeout_s: float = Field(
+        default=5.0, gt=0, validation_alias="GATEWAY_DB_ACQUIRE_TIMEOUT_S"
+    )
+    """A request waits this long for a pooled connection, then answers 503."""
+    db_statement_timeout_s: float = Field(
+        default=15.0, gt=0, validation_alias="GATEWAY_DB_STATEMENT_TIMEOUT_S"
+    )
+    db_idle_in_transaction_timeout_s: float = Field(
+        default=30.0, gt=0, validation_alias="GATEWAY_DB_IDLE_IN_TRANSACTION_TIMEOUT_S"
+    )
+    export_pool_max: int = Field(default=2, ge=1, validation_alias="GATEWAY_EXPORT_POOL_MAX")
+    """Connections for exports only: however many exports stream, queries keep their pool."""
+    export_acquire_timeout_s: float = Field(
+        default=2.0, gt=0, validation_alias="GATEWAY_EXPORT_ACQUIRE_TIMEOUT_S"
+    )
+    export_statement_timeout_s: float = Field(
+        default=120.0, gt=0, validation_alias="GATEWAY_EXPORT_STATEMENT_TIMEOUT_S"
+    )
+    export_idle_timeout_s: float = Field(
+        default=60.0, gt=0, validation_alias="GATEWAY_EXPORT_IDLE_TIMEOUT_S"
+    )
+    """An export whose reader stops reading holds its snapshot this long, then PostgreSQL ends
+    its session (idle_in_transaction_session_timeout)."""
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> GatewaySettings:

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from gateway.deps import CurrentUserId, ServicesDep
 from gateway.errors import ApiError
+from gateway.exports import ExportResponse, claim_export
 from gateway.repositories import daily_trends, documents
 from gateway.routes import error_responses
 from gateway.routes.params import ApiDate
@@ -63,7 +64,7 @@ async def _rows(
 
 
 async def _stream(
-    services: Any,
+    conn: Any,
     user_id: UUID,
     types: list[str],
     start: date | None,
@@ -82,28 +83,24 @@ async def _stream(
             "end_date": end.isoformat() if end else None,
         }
         buffer.write(json.dumps(header)[:-1] + ',"data":{')
-    async with (
-        services.pool.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        for position, data_type in enumerate(types):
-            if fmt == "json":
-                buffer.write(("," if position else "") + json.dumps(data_type) + ":[")
-            first = True
-            async for data_type_name, doc_id, day, fetched, body in _rows(
-                conn, data_type, user_id, start, end
-            ):
-                if fmt == "csv":
-                    writer.writerow((data_type_name, doc_id, day, fetched, body))
-                else:
-                    buffer.write(body if first else "," + body)
-                first = False
-                if buffer.tell() >= FLUSH_BYTES:
-                    yield buffer.getvalue().encode()
-                    buffer.seek(0)
-                    buffer.truncate()
-            if fmt == "json":
-                buffer.write("]")
+    for position, data_type in enumerate(types):
+        if fmt == "json":
+            buffer.write(("," if position else "") + json.dumps(data_type) + ":[")
+        first = True
+        async for data_type_name, doc_id, day, fetched, body in _rows(
+            conn, data_type, user_id, start, end
+        ):
+            if fmt == "csv":
+                writer.writerow((data_type_name, doc_id, day, fetched, body))
+            else:
+                buffer.write(body if first else "," + body)
+            first = False
+            if buffer.tell() >= FLUSH_BYTES:
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
+        if fmt == "json":
+            buffer.write("]")
     if fmt == "json":
         buffer.write("}}")
     yield buffer.getvalue().encode()
@@ -116,7 +113,7 @@ async def _stream(
             "description": "The export, streamed",
             "content": {"application/json": {}, "text/csv": {}},
         },
-        **error_responses(401, 422),
+        **error_responses(401, 422, 429, 503),
     },
     response_class=StreamingResponse,
 )
@@ -143,8 +140,14 @@ async def export(
         raise ApiError(422, "invalid_range", "query.start_date: must not be after end_date")
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     filename = f"myhealth-export-{datetime.now(UTC).date().isoformat()}.{format}"
-    return StreamingResponse(
-        _stream(services, user_id, wanted, start_date, end_date, format),
+    slot = await claim_export(
+        services.export_pool,
+        user_id,
+        acquire_timeout_s=services.settings.export_acquire_timeout_s,
+    )
+    return ExportResponse(
+        slot,
+        _stream(slot.conn, user_id, wanted, start_date, end_date, format),
         media_type=media,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
