@@ -27,6 +27,11 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         "--users", type=int, default=defaults.users, help="demo accounts (demo, demo2, ...)"
     )
     p.add_argument("--quirks", action="store_true", help="replicate Oura's date-filter quirks")
+    p.add_argument(
+        "--data-quirks",
+        action="store_true",
+        help="serve data with real Oura's quirks: missing ids, nulls, odd values, new fields",
+    )
     p.add_argument("--client-id", default=os.environ.get("OURA_CLIENT_ID") or defaults.client_id)
     p.add_argument(
         "--client-secret",
@@ -55,6 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         seed=a.seed,
         users=a.users,
         quirks=a.quirks,
+        data_quirks=a.data_quirks,
         client_id=a.client_id,
         client_secret=a.client_secret,
         redirect_uris=tuple(a.redirect_uri),
@@ -82,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "port": config.port,
             "users": config.users,
             "quirks": config.quirks,
+            "data_quirks": config.data_quirks,
         },
     )
     # Access logs are off: query strings can carry tokens (/oauth/revoke?access_token=...).

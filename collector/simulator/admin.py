@@ -1,5 +1,6 @@
 """Test and operator controls under /_sim/ (never part of Oura's API): faults, users, tokens,
-revisions, the clock, statistics and the exact documents the API serves."""
+revisions, the clock, data quirks and patches, statistics and the exact documents the API
+serves."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from collector.simulator.query import ApiError
+from collector.simulator.quirks import Patch
 from collector.simulator.state import Simulator
 from schemas.data_types import BY_NAME, DATA_TYPES, DataType
 
@@ -66,6 +68,25 @@ class TokensIn(BaseModel):
 class RevisionIn(BaseModel):
     user: str | None = None
     by: int = Field(default=1, ge=1)
+
+
+class DataQuirksIn(BaseModel):
+    enabled: bool = True
+    user: str | None = None
+    """One user; without it, the default of every user (and per-user settings are dropped)."""
+
+
+class PatchIn(BaseModel):
+    """Sets and removes top-level fields of the documents one user is served for one type and
+    day, e.g. {"data_type": "daily_sleep", "day": "2026-03-14", "set": {"score": "81"}}."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    user: str = "demo"
+    data_type: str
+    day: date
+    set_fields: dict[str, Any] = Field(default_factory=dict, alias="set")
+    unset: list[str] = Field(default_factory=list)
 
 
 class ClockIn(BaseModel):
@@ -137,6 +158,29 @@ def admin_router(sim: Simulator) -> APIRouter:
             except ValueError as exc:
                 raise ApiError(422, {"detail": str(exc)}) from None
         return faults.snapshot()
+
+    @router.get("/data-quirks")
+    async def get_data_quirks() -> dict[str, Any]:
+        return sim.data_quirks.snapshot()
+
+    @router.post("/data-quirks")
+    async def set_data_quirks(body: DataQuirksIn) -> dict[str, Any]:
+        if body.user is not None:
+            _known(sim, body.user)
+        sim.data_quirks.set_enabled(body.user, body.enabled)
+        return sim.data_quirks.snapshot()
+
+    @router.post("/patches", status_code=201)
+    async def add_patch(body: PatchIn) -> dict[str, Any]:
+        data_type = _type(body.data_type)
+        patch = Patch(dict(body.set_fields), tuple(body.unset))
+        sim.data_quirks.patch(_known(sim, body.user), data_type.name, body.day, patch)
+        return sim.data_quirks.snapshot()
+
+    @router.delete("/patches")
+    async def clear_patches() -> dict[str, Any]:
+        sim.data_quirks.clear_patches()
+        return sim.data_quirks.snapshot()
 
     @router.get("/users")
     async def list_users() -> dict[str, Any]:

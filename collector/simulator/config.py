@@ -20,6 +20,9 @@ class SimulatorConfig:
     quirks: bool = False
     """Replicate Oura's observed date-filter quirks (OURA_API_V2.md §2.2) instead of the
     documented default (inclusive filter on each document's day)."""
+    data_quirks: bool = False
+    """Serve every user's documents with the quirks real Oura data has (collector/simulator/
+    quirks.py); per user at /_sim/data-quirks. Unrelated to `quirks`."""
 
     client_id: str = "simulator-client"
     client_secret: str = field(default="simulator-secret", repr=False)

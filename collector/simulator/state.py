@@ -18,6 +18,7 @@ from collector.simulator.clock import Clock
 from collector.simulator.config import SimulatorConfig
 from collector.simulator.data import Document, Generator, UserProfile, days, make_profile
 from collector.simulator.faults import Faults, SlidingWindow
+from collector.simulator.quirks import DataQuirks
 from collector.simulator.store import DocumentStore
 from collector.simulator.tokens import Grant, OAuthFailure, TokenStore
 from schemas.data_types import ALL_SCOPES, QueryKind, get
@@ -41,7 +42,8 @@ class Simulator:
         self.config = config or SimulatorConfig()
         self.clock = Clock(self.config.now, self.config.today)
         self.generator = Generator(self.config.seed)
-        self.store = DocumentStore(self.generator)
+        self.data_quirks = DataQuirks(self.config.data_quirks)
+        self.store = DocumentStore(self.generator, self.data_quirks)
         self.faults = Faults()
         self.tokens = TokenStore(self.config.access_token_ttl_s, self.config.code_ttl_s)
         self.app_budget = SlidingWindow(

@@ -19,6 +19,7 @@ from collector.simulator.data import (
     clamp,
     days,
 )
+from collector.simulator.quirks import DataQuirks
 
 REVISABLE_DAYS = 2
 # Older days can no longer change with the clock (rest mode lasts at most a week), so their
@@ -62,8 +63,9 @@ def heartrate_documents(hr: HeartrateDay, low: int, high: int) -> list[Document]
 
 
 class DocumentStore:
-    def __init__(self, generator: Generator) -> None:
+    def __init__(self, generator: Generator, quirks: DataQuirks | None = None) -> None:
         self.generator = generator
+        self.quirks = quirks or DataQuirks()
         self._settled = lru_cache(maxsize=32_768)(self._settled_uncached)
 
     def _settled_uncached(
@@ -82,12 +84,12 @@ class DocumentStore:
         if day < user.data_since or day > today:
             return []
         if day < today - timedelta(days=SETTLED_AFTER_DAYS):
-            return list(self._settled(user, type_name, day))
+            return self.quirks.apply(user, type_name, day, self._settled(user, type_name, day))
         timed = builders.DAY_BUILDERS[type_name](self.generator, user, day, now)
         documents = [t.document for t in timed if t.available_at <= now]
         if revision and day > today - timedelta(days=REVISABLE_DAYS):
             documents = [self._revise(user, type_name, day, d, revision) for d in documents]
-        return documents
+        return self.quirks.apply(user, type_name, day, documents)
 
     def for_days(
         self,
@@ -165,7 +167,7 @@ class DocumentStore:
             if day is None:
                 return None
             candidates = self.for_day(user, type_name, day, now, revision)
-        return next((d for d in candidates if d["id"] == document_id), None)
+        return next((d for d in candidates if d.get("id") == document_id), None)
 
     def _revise(
         self, user: UserProfile, type_name: str, day: date, document: Document, revision: int
