@@ -138,7 +138,9 @@ def _print_report(command: str, report: RunReport) -> None:
     out.write(
         f"{command}: {report.documents} documents from {report.users} users, "
         f"{report.windows} windows, {report.requests} requests, {report.seconds:.1f}s, "
-        f"{len(report.failures)} failed\n"
+        f"{len(report.failures)} failed"
+        + (f", {report.quarantined} quarantined" if report.quarantined else "")
+        + "\n"
     )
     for line in report.not_granted:
         out.write(f"not granted: {line}\n")

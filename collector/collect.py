@@ -79,6 +79,9 @@ class WindowOutcome:
     first_day: date
     last_day: date
     documents: int = 0
+    quarantined: int = 0
+    """Documents that could not be encoded and went to the quarantine topic; they do not fail
+    the window."""
     error: str | None = None
     not_granted: bool = False
     needs_reauth: bool = False
@@ -93,6 +96,7 @@ class RunReport:
     users: int = 0
     windows: int = 0
     documents: int = 0
+    quarantined: int = 0
     requests: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
@@ -101,6 +105,7 @@ class RunReport:
     def add(self, outcome: WindowOutcome) -> None:
         self.windows += 1
         self.documents += outcome.documents
+        self.quarantined += outcome.quarantined
         label = f"user {outcome.user_id} {outcome.data_type}"
         if outcome.not_granted:
             self.not_granted.append(f"{label}: not granted")
@@ -169,13 +174,15 @@ class Collector:
         try:
             fetched_at = datetime.now(UTC)
             documents = await self.client.fetch(tokens, data_type, first_day, last_day)
-            outcome.documents = await self.publisher.publish(
+            published = await self.publisher.publish(
                 str(user_id),
                 data_type.name,
                 documents,
                 fetched_at=fetched_at,
                 endpoint=data_path(data_type),
             )
+            outcome.documents = published.records
+            outcome.quarantined = len(published.quarantined)
         except NotGranted as exc:
             outcome.error, outcome.not_granted = str(exc), True
         except (NeedsReauth, NotConnected) as exc:

@@ -15,6 +15,11 @@ DOCUMENTS_PUBLISHED = Counter(
     "Documents published to raw topics and acknowledged by the broker",
     ["data_type"],
 )
+DOCUMENTS_QUARANTINED = Counter(
+    "collector_documents_quarantined_total",
+    "Documents the raw schema refused, published to the quarantine topic and acknowledged",
+    ["data_type"],
+)
 OURA_REQUESTS = Counter(
     "collector_oura_requests_total",
     "HTTP requests to Oura's data API by data type and status (status 'error' = no response)",

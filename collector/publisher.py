@@ -1,11 +1,16 @@
 """Publishing collected documents: Avro raw records, keyed by user id, through an idempotent
 producer with acks=all. `publish` returns only when the broker acknowledged every record, which is
-what lets the caller advance a cursor."""
+what lets the caller advance a cursor.
+
+A document that cannot become a raw record goes, as received and with the reason, to the
+quarantine topic instead (schemas/quarantine.py): it costs only itself, never its window."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from types import TracebackType
@@ -14,10 +19,27 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-from collector.metrics import DOCUMENTS_PUBLISHED
-from schemas.records import RawRecord, encode_raw
+from collector.metrics import DOCUMENTS_PUBLISHED, DOCUMENTS_QUARANTINED
+from schemas.codec import CodecError
+from schemas.data_types import get
+from schemas.quarantine import QuarantinedDocument, encode_quarantine, quarantine
+from schemas.records import RawRecord, document_key, encode_raw
 from schemas.settings import KafkaSettings
-from schemas.topics import raw_topic
+from schemas.topics import QUARANTINE, raw_topic
+
+log = logging.getLogger("collector.publisher")
+
+UNENCODABLE: tuple[type[Exception], ...] = (
+    CodecError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+)
+"""What turning one document into a raw record raises when the document, not the code, is at
+fault: a missing or mistyped field, no usable key, a value Avro cannot hold."""
 
 
 @lru_cache(maxsize=65_536)
@@ -34,7 +56,15 @@ def partition_for_key(key: bytes | None, all_partitions: list[int], available: l
 
 
 class PublishError(Exception):
-    """A record was not acknowledged by the broker (or could not be encoded)."""
+    """A record was not acknowledged by the broker (or could not be handed to the producer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    records: int
+    """Raw records acknowledged."""
+    quarantined: tuple[QuarantinedDocument, ...] = ()
+    """Documents that went to the quarantine topic instead, acknowledged too."""
 
 
 class RawPublisher:
@@ -51,7 +81,9 @@ class RawPublisher:
         }
         options.update(producer_overrides)
         self._producer = AIOKafkaProducer(**settings.client_kwargs(), **options)
+        self._quarantine_topic = f"{settings.topic_prefix}{QUARANTINE}"
         self.records_published = 0
+        self.records_quarantined = 0
 
     async def start(self) -> None:
         await self._producer.start()
@@ -79,27 +111,36 @@ class RawPublisher:
         *,
         fetched_at: datetime,
         endpoint: str,
-    ) -> int:
-        """Send every document as one raw record and wait for all acknowledgements."""
+    ) -> Published:
+        """Send every document as one raw record, or as a quarantine record when it cannot be
+        one, and wait for all acknowledgements. Raises PublishError if any send failed."""
+        get(data_type)  # a clear KeyError for a type that does not exist: the caller's bug
         if not documents:
-            return 0
+            return Published(0)
         topic = raw_topic(data_type, self._settings.topic_prefix)
         key = user_id.encode()
         futures: list[asyncio.Future[Any]] = []
+        refused: list[QuarantinedDocument] = []
         failure: BaseException | None = None
         try:
             for document in documents:
-                value = encode_raw(
-                    RawRecord(
+                try:
+                    value = _encode(user_id, data_type, document, fetched_at, endpoint)
+                    target = topic
+                except UNENCODABLE as exc:
+                    held = quarantine(
                         user_id=user_id,
                         data_type=data_type,
                         document=document,
+                        error=exc,
                         fetched_at=fetched_at,
                         endpoint=endpoint,
                     )
-                )
-                futures.append(await self._producer.send(topic, value, key=key))
-        except Exception as exc:  # encoding or enqueueing; still wait for what was sent
+                    refused.append(held)
+                    value = encode_quarantine(held)
+                    target = self._quarantine_topic
+                futures.append(await self._producer.send(target, value, key=key))
+        except Exception as exc:  # enqueueing; still wait for what was sent
             failure = exc
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         failure = failure or next((o for o in outcomes if isinstance(o, BaseException)), None)
@@ -107,6 +148,37 @@ class RawPublisher:
             raise PublishError(
                 f"{data_type}: publishing failed: {type(failure).__name__}: {failure}"
             ) from failure
-        self.records_published += len(documents)
-        DOCUMENTS_PUBLISHED.labels(data_type).inc(len(documents))
-        return len(documents)
+        published = len(documents) - len(refused)
+        self.records_published += published
+        self.records_quarantined += len(refused)
+        DOCUMENTS_PUBLISHED.labels(data_type).inc(published)
+        # Both series exist once a type was collected, so the quarantine share is computable.
+        DOCUMENTS_QUARANTINED.labels(data_type).inc(len(refused))
+        for held in refused:
+            log.warning(
+                "document quarantined",
+                extra={
+                    "user_id": user_id,
+                    "data_type": data_type,
+                    "document_key": held.document_key,
+                    "error_class": held.error_class,
+                    "reason": held.reason[:300],
+                },
+            )
+        return Published(published, tuple(refused))
+
+
+def _encode(
+    user_id: str, data_type: str, document: dict[str, Any], fetched_at: datetime, endpoint: str
+) -> bytes:
+    # The processor keys every document; one it could not key is refused here, at the source.
+    document_key(data_type, document)
+    return encode_raw(
+        RawRecord(
+            user_id=user_id,
+            data_type=data_type,
+            document=document,
+            fetched_at=fetched_at,
+            endpoint=endpoint,
+        )
+    )

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 
+from schemas.quarantine import QuarantinedDocument, decode_quarantine
 from schemas.records import RawRecord, decode_raw
 from schemas.settings import KafkaSettings
-from schemas.topics import raw_topic
+from schemas.topics import QUARANTINE, raw_topic
+
+T = TypeVar("T")
 
 TODAY = datetime.now(UTC).date()
 
@@ -31,6 +35,23 @@ async def read_raw(
 ) -> list[RawRecord]:
     """Every record currently on the given raw topics (reads until the end offsets)."""
     topics = [raw_topic(t, settings.topic_prefix) for t in data_types]
+    return await read_topics(settings, topics, decode_raw, timeout_ms=timeout_ms)
+
+
+async def read_quarantine(settings: KafkaSettings) -> list[QuarantinedDocument]:
+    """Every record currently on the quarantine topic."""
+    topic = f"{settings.topic_prefix}{QUARANTINE}"
+    return await read_topics(settings, [topic], decode_quarantine)
+
+
+async def read_topics(
+    settings: KafkaSettings,
+    topics: list[str],
+    decode: Callable[[bytes], T],
+    *,
+    timeout_ms: int = 3000,
+) -> list[T]:
+    """Every record currently on `topics`, decoded (reads until the end offsets)."""
     consumer = AIOKafkaConsumer(
         *topics,
         **settings.client_kwargs(),
@@ -41,7 +62,7 @@ async def read_raw(
         fetch_max_bytes=64 * 1024 * 1024,
     )
     await consumer.start()
-    records: list[RawRecord] = []
+    records: list[T] = []
     try:
         await consumer.seek_to_beginning()
         partitions = consumer.assignment()
@@ -55,7 +76,7 @@ async def read_raw(
             if not batch:
                 raise AssertionError(f"raw topics stopped short of their end offsets: {pending}")
             for tp, messages in batch.items():
-                records.extend(decode_raw(m.value) for m in messages)
+                records.extend(decode(m.value) for m in messages)
                 if messages and messages[-1].offset + 1 >= end[tp]:
                     pending.discard(tp)
     finally:
