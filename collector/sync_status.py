@@ -2,9 +2,10 @@
 
 The collector is a daily CronJob: its own gauges vanish with its pod, so "no successful sync for
 a user and data type in 26 h" cannot be alerted on from them. `collection_cursors` and
-`oauth_tokens` hold the truth between runs; a long-running process (the gateway, on each scrape
-of /metrics) calls `refresh_sync_status(pool)` and exports it. Several replicas export the same
-values: alerts aggregate with max by (user_id, data_type)."""
+`oauth_tokens` hold the truth between runs; a long-running process (the gateway, on a timer,
+never per scrape) calls `refresh_sync_status(pool)` and exports it. No series names a user:
+stale collections are counted per data type (who is behind is in the database, which the
+pipeline dashboard reads). Several replicas export the same values: alerts aggregate with max."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-LAST_SUCCESS = Gauge(
-    "myhealth_sync_last_success_timestamp_seconds",
-    "Unix time of the last successful collection per user and data type (from the database)",
-    ["user_id", "data_type"],
+STALE = Gauge(
+    "myhealth_sync_stale_cursors",
+    "Users per data type whose last successful collection is older than 26 hours",
+    ["data_type"],
     multiprocess_mode="max",
+)
+OLDEST_SUCCESS = Gauge(
+    "myhealth_sync_oldest_success_timestamp_seconds",
+    "Unix time of the least recent last successful collection, per data type",
+    ["data_type"],
+    multiprocess_mode="min",
 )
 CURSORS = Gauge(
     "myhealth_sync_cursors",
@@ -45,11 +52,17 @@ REFRESHED = Gauge(
 CURSOR_STATUSES = ("ok", "failed", "not_granted")
 CONNECTION_STATUSES = ("active", "needs_reauth", "revoked")
 MIN_INTERVAL_S = 15.0
+STALE_AFTER_S = 26 * 3600
 
-_LAST_SUCCESS_SQL = """
-SELECT user_id::text, data_type, extract(epoch from last_success_at)::float8 AS at
+_LAST_SUCCESS_SQL = f"""
+SELECT data_type,
+       extract(epoch from min(last_success_at))::float8 AS oldest,
+       count(*) FILTER (
+           WHERE last_success_at < now() - make_interval(secs => {STALE_AFTER_S})
+       ) AS stale
 FROM collection_cursors
 WHERE last_success_at IS NOT NULL
+GROUP BY data_type
 """
 _CURSORS_SQL = "SELECT status, count(*) AS n FROM collection_cursors GROUP BY status"
 _CONNECTIONS_SQL = """
@@ -71,7 +84,7 @@ async def refresh_sync_status(pool: Any, *, min_interval_s: float = MIN_INTERVAL
         last = await conn.fetch(_LAST_SUCCESS_SQL)
         cursors = await conn.fetch(_CURSORS_SQL)
         connections = await conn.fetch(_CONNECTIONS_SQL)
-    _set_last_success({(r["user_id"], r["data_type"]): r["at"] for r in last})
+    _set_last_success({r["data_type"]: (r["oldest"], r["stale"]) for r in last})
     counts = {r["status"]: r["n"] for r in cursors}
     for status in CURSOR_STATUSES:
         CURSORS.labels(status).set(counts.get(status, 0))
@@ -82,9 +95,11 @@ async def refresh_sync_status(pool: Any, *, min_interval_s: float = MIN_INTERVAL
     REFRESHED.set(time.time())
 
 
-def _set_last_success(values: dict[tuple[str, str], float]) -> None:
-    for gone in _state["series"] - values.keys():  # users deleted or cursors removed
-        LAST_SUCCESS.remove(*gone)
-    for (user_id, data_type), at in values.items():
-        LAST_SUCCESS.labels(user_id, data_type).set(at)
+def _set_last_success(values: dict[str, tuple[float, int]]) -> None:
+    for gone in _state["series"] - values.keys():  # no cursor of this type left
+        OLDEST_SUCCESS.remove(gone)
+        STALE.remove(gone)
+    for data_type, (oldest, stale) in values.items():
+        OLDEST_SUCCESS.labels(data_type).set(oldest)
+        STALE.labels(data_type).set(stale)
     _state["series"] = set(values)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from gateway.app import create_app
+from gateway.metrics import serve_metrics
 from gateway.server import uvicorn_options
 from gateway.settings import GatewaySettings
 from schemas.logs import configure_logging
@@ -34,6 +35,8 @@ def build_app() -> FastAPI:
 def main() -> None:
     settings = _settings()  # fail here, before any worker starts, with the reason
     configure_logging("gateway", settings.log_level, access_log=settings.access_log)
+    if settings.metrics_port:
+        serve_metrics(settings.gateway_host, settings.metrics_port)
     uvicorn.run(
         "gateway.__main__:build_app",
         factory=True,

@@ -3,6 +3,8 @@ lifespan (wrapped by gateway.db.TimedPool, which times every query)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -22,6 +24,7 @@ from gateway.routes import accounts, dashboard, data, export, oauth, ops, trends
 from gateway.security.passwords import Passwords
 from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
+from gateway.sync_status import refresh_periodically
 from schemas.settings import DatabaseSettings, KafkaSettings
 
 log = logging.getLogger("gateway")
@@ -157,9 +160,15 @@ def create_app(
         app.state.services = services
         app.state.kafka = kafka_settings
         await listener.start()
+        refresher = asyncio.create_task(
+            refresh_periodically(pool, settings.sync_status_interval_s), name="sync-status"
+        )
         try:
             yield
         finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
             await listener.stop()
             await services.oauth.aclose()
             await export_pool.close()

@@ -13,12 +13,14 @@ from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,12 +65,24 @@ def track_pool(pool: Any) -> None:
     DB_POOL_MAX.set_function(lambda: pool.get_max_size())
 
 
-def render_metrics() -> tuple[bytes, str]:
+def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render_metrics() -> tuple[bytes, str]:
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def serve_metrics(host: str, port: int) -> Any:
+    """Serve /metrics on its own port from a thread of the process that starts the workers
+    (with several workers, PROMETHEUS_MULTIPROC_DIR makes it aggregate theirs); the API port
+    has no /metrics."""
+    server, _thread = start_http_server(port, addr=host, registry=_registry())
+    return server
 
 
 class MetricsMiddleware:

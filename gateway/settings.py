@@ -28,6 +28,11 @@ class GatewaySettings(OuraOAuthSettings):
     gateway_host: str = Field(default="0.0.0.0", validation_alias="GATEWAY_HOST")
     gateway_port: int = Field(default=8080, ge=0, le=65535, validation_alias="GATEWAY_PORT")
     gateway_workers: int = Field(default=1, ge=1, le=64, validation_alias="GATEWAY_WORKERS")
+    metrics_port: int = Field(default=9100, ge=0, le=65535, validation_alias="GATEWAY_METRICS_PORT")
+    """Prometheus metrics on their own port (never on the API port the ingress exposes)."""
+    sync_status_interval_s: float = Field(
+        default=60.0, gt=0, validation_alias="GATEWAY_SYNC_STATUS_INTERVAL_S"
+    )
     access_log: bool = Field(default=False, validation_alias="GATEWAY_ACCESS_LOG")
     """One log line per request; query strings are scrubbed of OAuth codes, states, tokens and
     emails, but the lines still say who asked for what, so they are off unless asked for."""

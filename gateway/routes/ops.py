@@ -1,4 +1,5 @@
-"""Operations: liveness, readiness (database and Kafka) and Prometheus metrics."""
+"""Operations: liveness and readiness (database and Kafka). Prometheus metrics have their own
+port (gateway.metrics.serve_metrics)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from collector.sync_status import refresh_sync_status
-from gateway.metrics import render_metrics
 from gateway.models import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -75,15 +74,3 @@ async def ready(request: Request) -> JSONResponse:
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ok else "not_ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ok else 503)
-
-
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics(request: Request) -> Response:
-    """Prometheus exposition, including the sync status read from the database (the collector
-    is a CronJob whose own gauges vanish with its pod)."""
-    try:
-        await refresh_sync_status(request.app.state.services.pool)
-    except Exception as exc:  # a database outage must not hide the other metrics
-        log.warning("metrics: sync status unavailable", extra={"error": repr(exc)})
-    body, content_type = render_metrics()
-    return Response(body, media_type=content_type)

@@ -168,6 +168,9 @@ def test_ports_line_up(compose: dict[str, Any]) -> None:
     assert gateway_port in published
     assert f"127.0.0.1:{gateway_port}/health" in str(services["gateway"]["healthcheck"]["test"])
     assert _env(services["processor"])["PROCESSOR_METRICS_PORT"] in services["processor"]["expose"]
+    # The gateway's metrics stay inside the compose network: never on the published API port.
+    metrics_port = _env(services["gateway"])["GATEWAY_METRICS_PORT"]
+    assert metrics_port in services["gateway"]["expose"] and metrics_port not in published
     assert _env(services["collector"])["COLLECTOR_METRICS_PORT"] in services["collector"]["expose"]
     for name, svc in services.items():
         for port in svc.get("ports", []):
@@ -183,7 +186,7 @@ def test_prometheus_scrapes_every_service(compose: dict[str, Any]) -> None:
             for target in static["targets"]:
                 targets[target] = static.get("labels", {}).get("myhealth_service")
     want = {
-        f"gateway:{_env(services['gateway'])['GATEWAY_PORT']}": "gateway",
+        f"gateway:{_env(services['gateway'])['GATEWAY_METRICS_PORT']}": "gateway",
         f"processor:{_env(services['processor'])['PROCESSOR_METRICS_PORT']}": "processor",
         f"collector:{_env(services['collector'])['COLLECTOR_METRICS_PORT']}": "collector",
     }

@@ -295,3 +295,38 @@ def test_gateway_sees_client_addresses_through_the_mesh(render: RenderFn, env: s
     container = _pod_spec(gateway)["containers"][0]
     env_vars = {e["name"]: e.get("value") for e in container["env"]}
     assert env_vars["GATEWAY_TRUSTED_PROXY_HOPS"] == "1"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_gateway_metrics_have_their_own_port(render: RenderFn, env: str) -> None:
+    """Prometheus scrapes the metrics Service's port; the API Service the ingress routes to has
+    no metrics port, and the mesh lets only Prometheus reach /metrics, only there."""
+    objs = render(env)
+    services = {
+        o["metadata"]["name"]: o
+        for o in objs
+        if o["kind"] == "Service"
+        and o["metadata"]["name"].split("-")[-2:][-1] in ("gateway", "metrics")
+    }
+    api = next(s for n, s in services.items() if n.endswith("gateway"))
+    metrics = next(s for n, s in services.items() if n.endswith("gateway-metrics"))
+    assert [p["name"] for p in api["spec"]["ports"]] == ["http"]
+    assert [p["port"] for p in metrics["spec"]["ports"]] == [9100]
+    monitor = next(
+        o
+        for o in objs
+        if o["kind"] == "ServiceMonitor" and o["metadata"]["name"].endswith("gateway")
+    )
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    policy = next(
+        o
+        for o in objs
+        if o["kind"] == "AuthorizationPolicy" and o["metadata"]["name"].endswith("gateway")
+    )
+    rules = {
+        tuple(op["operation"].get("paths", [])): op["operation"].get("ports")
+        for rule in policy["spec"]["rules"]
+        for op in rule["to"]
+    }
+    assert rules[("/metrics",)] == ["9100"]
+    assert rules[("/api", "/api/*", "/health")] == ["8080"]

@@ -133,6 +133,7 @@ async def platform(
         "PROCESSOR_GROUP_ID": f"e2e-{topics.topic_prefix}",
         "PROCESSOR_METRICS_PORT": str(ports["processor"]),
         "GATEWAY_PORT": str(ports["gateway"]),
+        "GATEWAY_METRICS_PORT": str(_free_port()),
         "GATEWAY_HOST": "127.0.0.1",
         "COLLECTOR_METRICS_PORT": str(ports["collector"]),
         "COLLECTOR_METRICS_LINGER_S": "120",

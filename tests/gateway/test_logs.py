@@ -6,14 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -22,42 +15,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from schemas.settings import DatabaseSettings
+from tests.gateway.processes import free_port, running
 
 PASSWORD = "log-test pass phrase 9417"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited: {log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer: {log.read_text()}")
-
-
-@contextmanager
-def _process(args: list[str], env: dict[str, str], log: Path, ready_url: str) -> Iterator[None]:
-    out: IO[bytes] = log.open("wb")
-    process = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=out)
-    try:
-        _wait_for(ready_url, process, log)
-        yield
-    finally:
-        process.terminate()
-        process.wait(20)
-        out.close()
 
 
 def _lines(*logs: Path) -> list[str]:
@@ -71,7 +31,7 @@ def _lines(*logs: Path) -> list[str]:
 async def test_oauth_flow_leaves_no_secret_in_any_log_line(
     db: asyncpg.Pool, db_settings: DatabaseSettings, tmp_path: Path, access_log: bool
 ) -> None:
-    sim_port, gw_port = _free_port(), _free_port()
+    sim_port, gw_port = free_port(), free_port()
     sim, gateway = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{gw_port}"
     callback_uri = f"{gateway}/api/callback"
     env = {
@@ -90,6 +50,7 @@ async def test_oauth_flow_leaves_no_secret_in_any_log_line(
         "OURA_REDIRECT_URI": callback_uri,
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(gw_port),
+        "GATEWAY_METRICS_PORT": str(free_port()),
         "GATEWAY_ACCESS_LOG": str(access_log).lower(),
     }
     sim_log, gw_log = tmp_path / "simulator.log", tmp_path / "gateway.log"
@@ -98,8 +59,8 @@ async def test_oauth_flow_leaves_no_secret_in_any_log_line(
     email = f"log-test-{gw_port}@example.com"
     secrets_seen: list[str] = [email, PASSWORD]
     with (
-        _process(sim_args, env, sim_log, f"{sim}/_sim/stats"),
-        _process(["-m", "gateway"], env, gw_log, f"{gateway}/health"),
+        running(sim_args, env, sim_log, f"{sim}/_sim/stats"),
+        running(["-m", "gateway"], env, gw_log, f"{gateway}/health"),
     ):
         async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
             await client.post("/api/register", json={"email": email, "password": PASSWORD})

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from collector.settings import CollectorSettings
 from gateway.app import create_app
+from gateway.metrics import render_metrics
 from gateway.settings import DEVELOPMENT_JWT_SECRET, GatewaySettings
 from schemas.settings import DatabaseSettings, KafkaSettings
 from tests.gateway.conftest import make_settings
@@ -47,7 +48,9 @@ async def test_metrics(client: httpx.AsyncClient) -> None:
     await client.get("/api/sleep", headers=headers)
     await client.get("/api/sleep", params={"start_date": "bad"}, headers=headers)
     await client.get("/api/no-such-route")
-    text = (await client.get("/metrics")).text
+    # Not on the API port: gateway.metrics.serve_metrics serves them on GATEWAY_METRICS_PORT.
+    assert (await client.get("/metrics")).status_code == 404
+    text = render_metrics()[0].decode()
     assert 'gateway_requests_total{method="GET",route="/api/sleep",status="200"}' in text
     assert 'gateway_requests_total{method="GET",route="/api/sleep",status="422"}' in text
     assert 'route="unmatched"' in text and "/api/no-such-route" not in text

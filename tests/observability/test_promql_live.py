@@ -217,9 +217,12 @@ async def test_every_promql_expression_returns_series(
 
     env = _service_env(topics, db_settings.name)
     # Kafka unreachable for the gateway only: /ready answers 503, a real 5xx for the error panels.
+    api_port = _free_port()
     gateway_env = env | {
         "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(ports["gateway"]),
+        "GATEWAY_PORT": str(api_port),
+        "GATEWAY_METRICS_PORT": str(ports["gateway"]),
+        "GATEWAY_SYNC_STATUS_INTERVAL_S": "1",
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}",
     }
     processor_env = env | {
@@ -259,7 +262,7 @@ async def test_every_promql_expression_returns_series(
                 prom_log,
             )
         )
-        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        gateway = f"http://127.0.0.1:{api_port}"
         _wait_http(f"{gateway}/health", processes[0], gateway_log)
         _wait_http(f"http://127.0.0.1:{ports['processor']}/metrics", processes[1], processor_log)
         _wait_http(f"http://127.0.0.1:{prom_port}/-/ready", processes[2], prom_log)
@@ -280,7 +283,7 @@ async def test_every_promql_expression_returns_series(
             "processor_consumer_lag",
             "processor_db_pool_connections_max",
             "collector_runs_total",
-            "myhealth_sync_last_success_timestamp_seconds",
+            "myhealth_sync_oldest_success_timestamp_seconds",
         ):
             await asyncio.to_thread(prometheus.wait_for, expr)
         await asyncio.sleep(3)  # a few more scrapes, so rate() has samples on both sides
