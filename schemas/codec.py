@@ -79,6 +79,11 @@ class Codec:
     def names(self) -> list[str]:
         return sorted(self._current)
 
+    @property
+    def writer_fingerprints(self) -> frozenset[bytes]:
+        """Every writer schema this codec decodes: the current ones and their history."""
+        return frozenset(self._writers)
+
     def fingerprint_of(self, name: str) -> bytes:
         return self._reader(name).fingerprint
 
