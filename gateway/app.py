@@ -19,6 +19,7 @@ from gateway.cache import InvalidationListener, UserCache
 from gateway.db import TimedPool
 from gateway.deps import Services
 from gateway.errors import install_error_handlers
+from gateway.headers import SecurityHeaders
 from gateway.metrics import MetricsMiddleware, track_pool
 from gateway.routes import accounts, dashboard, data, export, oauth, ops, trends
 from gateway.security.passwords import Passwords
@@ -184,5 +185,6 @@ def create_app(
     for module in (ops, accounts, oauth, dashboard, data, trends, export):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -49,4 +49,4 @@ async def read_dashboard(user_id: CurrentUserId, services: ServicesDep) -> Respo
         CACHE_HITS.labels("dashboard").inc()
     else:
         body = await _load(services, user_id, as_of)
-    return Response(body, media_type="application/json", headers={"Cache-Control": "private"})
+    return Response(body, media_type="application/json")
