@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -329,14 +330,18 @@ class PrivateStack:
 
 
 @pytest.fixture
-def private_stack(tmp_path: Path) -> Iterator[PrivateStack]:
+def private_stack() -> Iterator[PrivateStack]:
     if shutil.which("java") is None or not (PG_BIN / "pg_ctl").exists():
         pytest.skip("a private stack needs the local stack's tools (`make deps`)")
-    stack = PrivateStack(tmp_path / "state")
+    # Not under tmp_path: as root the cluster runs as `postgres`, which must reach its folder,
+    # and pytest makes its base folder private again whenever another session starts.
+    state = Path(tempfile.mkdtemp(prefix="myhealth-test-stack-"))
+    stack = PrivateStack(state)
     try:
         yield stack
     finally:
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_make_run_survives_the_stack_going_down_and_coming_back(
