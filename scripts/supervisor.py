@@ -33,6 +33,9 @@ class Failure(RuntimeError):
 
 @dataclass(frozen=True)
 class RestartPolicy:
+    """Restart delays double from `first_delay_s` up to `max_delay_s`; the `max_deaths`-th death
+    within `window_s` is the last."""
+
     first_delay_s: float = 1.0
     max_delay_s: float = 30.0
     max_deaths: int = 5
@@ -194,7 +197,7 @@ class Supervisor:
         if self._down:
             service.restart_at = now
             waiting = ", ".join(sorted(self._down))
-            self.say(f"{service.name} stopped ({how}) while {waiting} is down; restarting it after")
+            self.say(f"{service.name} stopped ({how}) while {waiting} is down; it restarts after")
             return
         service.deaths.append(now)
         while service.deaths and now - service.deaths[0] > self.policy.window_s:
