@@ -23,6 +23,11 @@ COPY stream_processor ./stream_processor
 COPY gateway ./gateway
 RUN /opt/venv/bin/pip install --no-cache-dir ".[msk-iam]" "dumb-init==1.2.5.post1" \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+# The CA bundle RDS certificates chain to (SSL_MODE=verify-full, SSL_ROOT_CERT): fetched at build
+# time, so no process reaches out for it at run time.
+RUN mkdir -p /opt/myhealth \
+    && /opt/venv/bin/python -c "import urllib.request; urllib.request.urlretrieve('https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem', '/opt/myhealth/rds-global-bundle.pem')" \
+    && grep -q "BEGIN CERTIFICATE" /opt/myhealth/rds-global-bundle.pem
 
 # ---- runtime: the venv only, as an unprivileged user ------------------------------------------
 FROM python:3.11.14-slim-bookworm AS runtime
@@ -34,6 +39,7 @@ RUN groupadd --system --gid 10001 myhealth \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/myhealth --create-home \
        --shell /usr/sbin/nologin myhealth
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/myhealth/rds-global-bundle.pem /etc/myhealth/rds-global-bundle.pem
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/var/lib/myhealth \
     PYTHONUNBUFFERED=1 \

@@ -76,6 +76,9 @@ class DatabaseSettings(BaseSettings):
     ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
         default="disable", validation_alias="SSL_MODE"
     )
+    ssl_root_cert: str | None = Field(default=None, validation_alias="SSL_ROOT_CERT")
+    """CA bundle the server certificate must chain to with verify-ca / verify-full (the RDS
+    bundle in the image: /etc/myhealth/rds-global-bundle.pem); default: the system CAs."""
     pool_min: int = Field(default=1, ge=0)
     pool_max: int = Field(default=10, ge=1)
 
@@ -93,7 +96,13 @@ class DatabaseSettings(BaseSettings):
 
         password = quote(self.password.get_secret_value(), safe="")
         db = database or self.name
-        return f"postgresql://{quote(self.user)}:{password}@{self.host}:{self.port}/{db}"
+        url = f"postgresql://{quote(self.user)}:{password}@{self.host}:{self.port}/{db}"
+        if self.ssl_mode == "disable":
+            return url
+        url += f"?sslmode={self.ssl_mode}"
+        if self.ssl_root_cert:
+            url += f"&sslrootcert={quote(self.ssl_root_cert, safe='/')}"
+        return url
 
     def asyncpg_kwargs(self) -> dict[str, Any]:
         return {
@@ -102,5 +111,15 @@ class DatabaseSettings(BaseSettings):
             "user": self.user,
             "password": self.password.get_secret_value(),
             "database": self.name,
-            "ssl": None if self.ssl_mode == "disable" else self.ssl_mode,
+            "ssl": self._ssl(),
         }
+
+    def _ssl(self) -> str | ssl.SSLContext | None:
+        if self.ssl_mode == "disable":
+            return None
+        if self.ssl_mode not in ("verify-ca", "verify-full"):
+            return self.ssl_mode
+        # An explicit context: asyncpg would otherwise look for ~/.postgresql/root.crt only.
+        context = ssl.create_default_context(cafile=self.ssl_root_cert)
+        context.check_hostname = self.ssl_mode == "verify-full"
+        return context

@@ -330,3 +330,37 @@ def test_gateway_metrics_have_their_own_port(render: RenderFn, env: str) -> None
     }
     assert rules[("/metrics",)] == ["9100"]
     assert rules[("/api", "/api/*", "/health")] == ["8080"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_database_tls_verifies_the_server(render: RenderFn, env: str) -> None:
+    """verify-full against the RDS CA bundle the image ships (require accepts any certificate)."""
+    config = next(
+        o
+        for o in render(env)
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config")
+    )
+    assert config["data"]["SSL_MODE"] == "verify-full"
+    bundle = config["data"]["SSL_ROOT_CERT"]
+    dockerfile = (CHART.parent.parent / "Dockerfile").read_text("utf-8")
+    assert f"rds-global-bundle.pem {bundle}" in dockerfile
+
+
+def _https_egress(objs: list[dict[str, Any]]) -> set[str]:
+    """Components whose pods a NetworkPolicy lets open HTTPS connections."""
+    allowed = set()
+    for policy in (o for o in objs if o["kind"] == "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            if any(p.get("port") == 443 for p in rule.get("ports", [])):
+                labels = policy["spec"]["podSelector"]["matchLabels"]
+                allowed.add(labels.get("app.kubernetes.io/component", "*every pod*"))
+    return allowed
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_https_egress_only_where_needed(render: RenderFn, env: str) -> None:
+    """Oura's API for the gateway and the collector; STS for MSK IAM only when Kafka uses it."""
+    values = _values(env)
+    iam = values["kafka"]["saslMechanism"] == "OAUTHBEARER"
+    expected = {"gateway", "collector"} | ({"processor", "migrations"} if iam else set())
+    assert _https_egress(render(env)) == expected

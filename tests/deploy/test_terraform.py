@@ -284,3 +284,9 @@ def test_irsa_least_privilege(hcl: Any) -> None:
     assume = (TF / "modules" / "irsa" / "main.tf").read_text("utf-8")
     assert "system:serviceaccount:${var.namespace}:" in assume
     assert "aws_iam_role" in mod["resource"]
+
+
+def test_helm_values_output_asks_for_verified_database_tls(hcl: Any) -> None:
+    outputs = _load(hcl, TF / "modules" / "platform" / "outputs.tf")["output"]
+    values = next(o["helm_values"] for o in outputs if "helm_values" in o)
+    assert values["value"]["database"]["sslMode"] == "verify-full"

@@ -57,6 +57,9 @@ DB_HOST: {{ required "database.host is required" .Values.database.host | quote }
 DB_PORT: {{ .Values.database.port | quote }}
 DB_NAME: {{ .Values.database.name | quote }}
 SSL_MODE: {{ .Values.database.sslMode | quote }}
+{{- if hasPrefix "verify" .Values.database.sslMode }}
+SSL_ROOT_CERT: {{ .Values.database.sslRootCert | quote }}
+{{- end }}
 DB_POOL_MIN: {{ .Values.database.poolMin | quote }}
 DB_POOL_MAX: {{ .Values.database.poolMax | quote }}
 KAFKA_BOOTSTRAP_SERVERS: {{ required "kafka.bootstrapServers is required" .Values.kafka.bootstrapServers | quote }}

@@ -42,6 +42,8 @@ output "helm_values" {
     database = {
       host = module.rds.address
       port = module.rds.port
+      # The instance's certificate is checked against the RDS CA bundle in the image.
+      sslMode = "verify-full"
     }
     kafka = {
       bootstrapServers = var.kafka_auth == "iam" ? module.msk.bootstrap_brokers_iam : module.msk.bootstrap_brokers_scram
