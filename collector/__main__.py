@@ -1,4 +1,4 @@
-"""`python -m collector run | backfill | rotate-keys`.
+"""`python -m collector run | backfill | rotate-keys | requeue-quarantine`.
 
 Exit codes: 0 everything succeeded, 1 some user or data type failed (one line each on stdout),
 2 the command or its configuration is wrong (one line on stderr, never a traceback)."""
@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from uuid import UUID
 
 import asyncpg
@@ -22,7 +22,8 @@ from collector.backfill import run_backfill
 from collector.collect import Collector, RunReport, run_daily, utc_today
 from collector.metrics import RUNS, serve_metrics
 from collector.oura import OuraClient
-from collector.publisher import RawPublisher
+from collector.publisher import PublishError, RawPublisher
+from collector.requeue import requeue_quarantine
 from collector.settings import CollectorSettings
 from collector.tokens import OuraOAuthClient, TokenCipher, TokenCipherError, rotate_all_tokens
 from schemas.data_types import BY_NAME, DataType
@@ -77,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--since", type=_parse_day, required=True, help="YYYY-MM-DD")
     backfill.add_argument("--types", nargs="+", metavar="TYPE", help="only these data types")
     commands.add_parser("rotate-keys", help="re-encrypt stored tokens with the first key")
+    requeue = commands.add_parser(
+        "requeue-quarantine",
+        help="publish quarantined documents the schema now takes to their raw topics",
+    )
+    requeue.add_argument("--since", type=_parse_day, help="only those fetched on or after")
+    requeue.add_argument("--types", nargs="+", metavar="TYPE", help="only these data types")
     return parser
 
 
@@ -149,8 +156,33 @@ def _print_report(command: str, report: RunReport) -> None:
     out.flush()
 
 
+async def _requeue(args: argparse.Namespace, only: list[DataType] | None) -> int:
+    kafka = KafkaSettings()
+    since = datetime.combine(args.since, time(0), UTC) if args.since else None
+    publisher = RawPublisher(kafka)
+    try:
+        await publisher.start()
+    except Exception as exc:  # aiokafka raises several unrelated types for "unreachable"
+        raise UsageError(
+            f"cannot connect to Kafka at {kafka.bootstrap_servers}: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        report = await requeue_quarantine(
+            kafka, publisher, since=since, only={t.name for t in only or ()}
+        )
+    except PublishError as exc:
+        sys.stdout.write(f"requeue-quarantine: FAILED: {exc}\n")
+        return 1
+    finally:
+        await publisher.stop()
+    sys.stdout.write(report.summary() + "\n")
+    return 0
+
+
 async def _main(args: argparse.Namespace, settings: CollectorSettings) -> int:
     only = _parse_types(getattr(args, "types", None))
+    if args.command == "requeue-quarantine":
+        return await _requeue(args, only)
     async with _resources(settings) as res:
         if args.command == "rotate-keys":
             count = await rotate_all_tokens(res.pool, res.cipher)

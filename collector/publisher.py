@@ -125,7 +125,7 @@ class RawPublisher:
         try:
             for document in documents:
                 try:
-                    value = _encode(user_id, data_type, document, fetched_at, endpoint)
+                    value = encode_document(user_id, data_type, document, fetched_at, endpoint)
                     target = topic
                 except UNENCODABLE as exc:
                     held = quarantine(
@@ -167,10 +167,19 @@ class RawPublisher:
             )
         return Published(published, tuple(refused))
 
+    async def send_all(self, records: Sequence[tuple[str, bytes, bytes]]) -> None:
+        """Send encoded (topic, key, value) records and wait for every acknowledgement."""
+        futures = [await self._producer.send(t, v, key=k) for t, k, v in records]
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise PublishError(f"publishing failed: {type(failure).__name__}: {failure}")
 
-def _encode(
+
+def encode_document(
     user_id: str, data_type: str, document: dict[str, Any], fetched_at: datetime, endpoint: str
 ) -> bytes:
+    """The raw record of `document`; raises one of UNENCODABLE when it cannot be one."""
     # The processor keys every document; one it could not key is refused here, at the source.
     document_key(data_type, document)
     return encode_raw(

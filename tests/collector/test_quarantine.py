@@ -3,21 +3,32 @@ database, a document the raw schema refuses costs only itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import date, timedelta
+import os
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
 from collector.backfill import run_backfill
 from collector.collect import run_daily
 from collector.simulator.quirks import ONE_A_DAY, Quirk, quirks_of
+from schemas.codec import EncodeError
 from schemas.data_types import BY_NAME, DATA_TYPES
+from schemas.examples import example_document
+from schemas.quarantine import encode_quarantine, quarantine
 from schemas.records import document_key
+from schemas.topics import QUARANTINE
+from tests.collector.conftest import sim_env
 from tests.collector.helpers import TODAY, by_key, connect, read_quarantine, read_raw, served
 
 ALL = [t.name for t in DATA_TYPES]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _quarantined_total(data_type: str) -> float:
@@ -159,3 +170,63 @@ def _kinds(data_type: str, document: dict[str, Any]) -> frozenset[Quirk]:
     day_field = BY_NAME[data_type].day_field
     day = document.get(day_field) if day_field else None
     return quirks_of(data_type, date.fromisoformat(day)) if isinstance(day, str) else frozenset()
+
+
+async def test_requeue_publishes_what_the_schema_now_takes(sim, topics, settings) -> None:
+    """Before issue #16 an id-less daily document could not be encoded: what an older collector
+    quarantined for that reason goes to its raw topic once, in its newest copy; what the schema
+    still refuses stays."""
+    user = "6f1c2f9e-1111-4c1e-9d7a-000000000002"
+    idless = example_document("daily_sleep", day=TODAY - timedelta(days=1), seed=5)
+    del idless["id"]
+    stale = {**idless, "score": 12}
+    odd = {**example_document("daily_sleep", day=TODAY, seed=6), "score": "81"}
+    later = datetime.now(UTC).replace(microsecond=0)  # the records keep milliseconds
+    first = later - timedelta(days=1)
+    records = [
+        quarantine(
+            user_id=user,
+            data_type="daily_sleep",
+            document=doc,
+            error=EncodeError("must be string on field id"),
+            fetched_at=at,
+            endpoint="/v2/usercollection/daily_sleep",
+        )
+        for doc, at in ((stale, first), (idless, later), (odd, later))
+    ]
+    producer = AIOKafkaProducer(**topics.client_kwargs(), acks="all")
+    await producer.start()
+    try:
+        for record in records:
+            topic = f"{topics.topic_prefix}{QUARANTINE}"
+            await producer.send_and_wait(topic, encode_quarantine(record), key=user.encode())
+    finally:
+        await producer.stop()
+    env = {
+        **os.environ,
+        **sim_env(settings),
+        "KAFKA_TOPIC_PREFIX": topics.topic_prefix,
+        "PYTHONPATH": str(ROOT),
+    }
+
+    for _ in range(2):  # a repeated requeue publishes the same content again, nothing else
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "collector", "requeue-quarantine", "--types", "daily_sleep"),
+            env=env,
+            cwd=str(ROOT),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode == 0, err.decode()
+        assert out.decode() == (
+            "requeue-quarantine: 3 quarantine records read, 1 documents requeued, "
+            "1 still refused, 0 unreadable\n"
+        )
+
+    raw = await read_raw(topics, ["daily_sleep"])
+    assert len(raw) == 2
+    assert all(r.document == {"id": None, **idless} for r in raw)
+    assert all(r.user_id == user and r.fetched_at == later for r in raw)
+    assert document_key("daily_sleep", raw[0].document) == f"daily_sleep:{idless['day']}"
