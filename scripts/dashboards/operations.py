@@ -112,6 +112,21 @@ def pipeline() -> Dashboard:
         ],
         unit="reqps",
     )
+    quarantine = Panel(
+        "Quarantine share per data type",
+        [
+            PromQL(
+                "sum by (data_type) (max_over_time(collector_documents_quarantined_total[2h]))"
+                " / (sum by (data_type) (max_over_time(collector_documents_quarantined_total[2h]))"
+                " + sum by (data_type) (max_over_time(collector_documents_published_total[2h])))",
+                legend="{{data_type}}",
+            )
+        ],
+        unit="percentunit",
+        description="Documents Oura sent that the raw schema could not encode, as a share of "
+        "those collected by the runs of the last 2 hours; they wait in oura.raw.quarantine. A "
+        "rise means Oura changed a field's shape.",
+    )
     oura = Panel(
         "Oura API requests by status",
         [
@@ -262,13 +277,13 @@ def pipeline() -> Dashboard:
     return Dashboard(
         uid="myhealth-pipeline",
         title="myHealth: pipeline",
-        description="Kafka consumption, dead letters, batches, collector runs, Oura tokens and "
-        "data freshness.",
+        description="Kafka consumption, dead letters, batches, collector runs and quarantine, "
+        "Oura tokens and data freshness.",
         time_from="now-6h",
         refresh="1m",
         rows=[
             Row("Stream processor", [lag, outcomes, dlq, batch_latency, batch_size, last_record]),
-            Row("Collector and Oura", [runs, published, oura, refreshes]),
+            Row("Collector and Oura", [runs, published, quarantine, oura, refreshes]),
             Row("Sync status", [connections, stale, reauth, freshness, attempts]),
         ],
     )

@@ -180,6 +180,7 @@ def _record_collector_run() -> None:
     m = collector_metrics
     m.RUNS.labels("run", "failed").inc()
     m.DOCUMENTS_PUBLISHED.labels("daily_sleep").inc(3)
+    m.DOCUMENTS_QUARANTINED.labels("daily_sleep").inc(1)
     m.OURA_REQUESTS.labels("daily_sleep", "200").inc()
     m.OURA_REQUESTS.labels("sleep", "error").inc()
     m.OURA_REQUEST_SECONDS.labels("daily_sleep").observe(0.2)
