@@ -37,6 +37,7 @@ DEMO_EMAIL = "demo@myhealth.local"
 DEMO_PASSWORD = "demo-password-2026"
 SIM_PORT = int(os.environ.get("SIMULATOR_PORT", "8089"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
+GATEWAY_METRICS_PORT = int(os.environ.get("GATEWAY_METRICS_PORT", "9100"))
 PROCESSOR_METRICS_PORT = int(os.environ.get("PROCESSOR_METRICS_PORT", "9102"))
 COLLECT_INTERVAL_S = float(os.environ.get("COLLECT_INTERVAL_S", "900"))
 BACKFILL_DAYS = int(os.environ.get("BACKFILL_DAYS", "90"))
@@ -79,6 +80,7 @@ def platform_env() -> dict[str, str]:
             "OURA_REDIRECT_URI": f"http://127.0.0.1:{GATEWAY_PORT}/api/callback",
             "GATEWAY_PORT": str(GATEWAY_PORT),
             "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_METRICS_PORT": str(GATEWAY_METRICS_PORT),
             "PROCESSOR_METRICS_PORT": str(PROCESSOR_METRICS_PORT),
             "PYTHONUNBUFFERED": "1",
         }
@@ -175,7 +177,8 @@ def banner(gateway: str, elapsed: float) -> None:
         f'  curl -s "{gateway}/api/trends?metric=daily_readiness.score" '
         '-H "Authorization: Bearer $TOKEN"',
         "",
-        f"Logs: {LOGS}/   Metrics: {gateway}/metrics, http://127.0.0.1:{PROCESSOR_METRICS_PORT}/",
+        f"Logs: {LOGS}/   Metrics: http://127.0.0.1:{GATEWAY_METRICS_PORT}/metrics, "
+        f"http://127.0.0.1:{PROCESSOR_METRICS_PORT}/",
         f"The collector runs every {COLLECT_INTERVAL_S:.0f}s. Ctrl-C stops everything.",
     ]
     print("\n".join(lines), flush=True)  # noqa: T201

@@ -164,6 +164,7 @@ def start_platform(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Platfo
             "BACKFILL_DAYS": str(BACKFILL_DAYS),
             "SIMULATOR_PORT": str(free_port()),
             "GATEWAY_PORT": str(free_port()),
+            "GATEWAY_METRICS_PORT": str(free_port()),
             "PROCESSOR_METRICS_PORT": str(free_port()),
             # A SIGKILLed worker never leaves its group: its partitions wait this long.
             "PROCESSOR_SESSION_TIMEOUT_S": "10",
