@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from datetime import date
 
@@ -15,6 +16,12 @@ from collector.simulator.config import SimulatorConfig
 from schemas.logs import configure_logging
 
 log = logging.getLogger("collector.simulator")
+
+
+def _env_redirect_uris() -> list[str]:
+    """The gateway's callback as the services are configured (`make run`, compose)."""
+    uri = os.environ.get("OURA_REDIRECT_URI")
+    return [uri] if uri else []
 
 
 def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
@@ -38,7 +45,12 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         default=os.environ.get("OURA_CLIENT_SECRET") or defaults.client_secret,
         help="default: $OURA_CLIENT_SECRET or the development secret",
     )
-    p.add_argument("--redirect-uri", action="append", default=[], help="registered redirect URI")
+    p.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        help="a registered redirect URI (repeatable); default: $OURA_REDIRECT_URI",
+    )
     p.add_argument("--page-size", type=int, default=defaults.page_size)
     p.add_argument("--heartrate-page-size", type=int, default=defaults.heartrate_page_size)
     p.add_argument("--token-ttl", type=int, default=defaults.access_token_ttl_s)
@@ -63,7 +75,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         data_quirks=a.data_quirks,
         client_id=a.client_id,
         client_secret=a.client_secret,
-        redirect_uris=tuple(a.redirect_uri),
+        redirect_uris=tuple(a.redirect_uri or _env_redirect_uris()),
         access_token_ttl_s=a.token_ttl,
         page_size=a.page_size,
         heartrate_page_size=a.heartrate_page_size,
@@ -79,7 +91,20 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
     )
 
 
+def _refuse_outside_development() -> None:
+    # Everything here is fake on purpose (auto-approved consent, known client secret, controls
+    # that mint tokens): it must never answer where real accounts live. Unset means production.
+    environment = os.environ.get("ENVIRONMENT", "production")
+    if environment != "development":
+        sys.stderr.write(
+            f"python -m collector.simulator: refusing to start with ENVIRONMENT={environment}: "
+            "the Oura simulator runs only with ENVIRONMENT=development\n"
+        )
+        raise SystemExit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    _refuse_outside_development()
     config = parse_args(argv)
     log.info(
         "starting the Oura simulator",

@@ -4,10 +4,11 @@ serves."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,6 +95,18 @@ class ClockIn(BaseModel):
     now: datetime | None = None
 
 
+def _loopback_only(request: Request) -> None:
+    """The controls rewrite users, tokens and faults: only a caller on this machine may use
+    them, whatever address the simulator listens on."""
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ApiError(403, {"detail": "The simulator's controls answer loopback callers only."})
+
+
 def _type(name: str) -> DataType:
     found = BY_NAME.get(name) or next((t for t in DATA_TYPES if t.path == name), None)
     if found is None:
@@ -108,7 +121,7 @@ def _known(sim: Simulator, login: str) -> str:
 
 
 def admin_router(sim: Simulator) -> APIRouter:
-    router = APIRouter(prefix="/_sim")
+    router = APIRouter(prefix="/_sim", dependencies=[Depends(_loopback_only)])
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:

@@ -27,7 +27,8 @@ class SimulatorConfig:
     client_id: str = "simulator-client"
     client_secret: str = field(default="simulator-secret", repr=False)
     redirect_uris: tuple[str, ...] = ()
-    """Registered redirect URIs; empty accepts any (convenient in development)."""
+    """Registered redirect URIs: consent redirects only to these, exactly (none registered:
+    every authorization is refused)."""
     access_token_ttl_s: int = 86_400
     code_ttl_s: int = 600
     default_scopes: tuple[str, ...] = ALL_SCOPES

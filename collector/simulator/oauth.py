@@ -67,9 +67,9 @@ def oauth_router(sim: Simulator) -> APIRouter:
         redirect_uri = q.get("redirect_uri")
         if redirect_uri is None and len(config.redirect_uris) == 1:
             target = config.redirect_uris[0]
-        elif redirect_uri is None or (
-            config.redirect_uris and redirect_uri not in config.redirect_uris
-        ):
+        # Only registered URIs, exactly, as Oura does: a code sent anywhere else is a code
+        # handed to whoever wrote the link.
+        elif redirect_uri is None or redirect_uri not in config.redirect_uris:
             return oauth_error(
                 OAuthFailure(400, "invalid_redirect_uri", "redirect_uri is not registered.")
             )

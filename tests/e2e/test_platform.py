@@ -125,6 +125,10 @@ async def platform(
 ) -> AsyncIterator[dict[str, Any]]:
     ports = {name: _free_port() for name in ("gateway", "processor", "collector")}
     sim = simulator.base_url
+    # Consent redirects only to registered URIs: the gateway's callback, on its port.
+    simulator.simulator.config.redirect_uris = (
+        f"http://127.0.0.1:{ports['gateway']}/api/callback",
+    )
     env = {
         **os.environ,
         "ENVIRONMENT": "development",

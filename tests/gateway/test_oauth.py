@@ -39,7 +39,7 @@ def _simulator_app(sim: Simulator) -> FastAPI:
 
 @pytest.fixture
 def simulator() -> Iterator[tuple[Simulator, str]]:
-    sim = Simulator(SimulatorConfig(users=2))
+    sim = Simulator(SimulatorConfig(users=2, redirect_uris=("http://testserver/api/callback",)))
     with LiveServer(_simulator_app(sim)) as server:
         yield sim, server.url
 

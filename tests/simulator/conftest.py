@@ -30,6 +30,7 @@ def start_server() -> Iterator[Callable[..., SimulatorServer]]:
             "heartrate_page_size": 250,
             "history_days": 200,
             "users": 2,
+            "redirect_uris": (REDIRECT,),
         }
         settings.update(overrides)
         server = SimulatorServer(SimulatorConfig(**settings)).start()
