@@ -1,5 +1,6 @@
 # One IAM role per Kubernetes ServiceAccount (IRSA), each with only what its workload does:
-#   collector   produce to oura.raw.* (idempotent producer)
+#   collector   produce to oura.raw.* (idempotent producer; oura.raw.quarantine included), and
+#               read oura.raw.quarantine without a group (requeue-quarantine)
 #   processor   consume oura.raw.* in its consumer group (PROCESSOR_GROUP_ID, myhealth-processor)
 #               and commit its offsets, produce oura.trends.daily and oura.dlq
 #   gateway     produce to oura.raw.* (collection triggered right after an Oura connect)
@@ -22,6 +23,7 @@ locals {
     collector = [
       { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
       { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.raw.*"] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources = ["${local.topic}${local.p}oura.raw.quarantine"] },
     ]
     gateway = [
       { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
