@@ -256,6 +256,9 @@ class TrendPoint(BaseModel):
     deviation: float | None
     direction: str | None
     flag: bool
+    in_progress: bool = False
+    """The day had not ended when its data was fetched: the value is the day so far, never
+    flagged, and not part of any mean or baseline."""
 
 
 class TrendPage(BaseModel):
@@ -275,6 +278,7 @@ class TrendPage(BaseModel):
                             "deviation": 0.24,
                             "direction": "flat",
                             "flag": False,
+                            "in_progress": False,
                         }
                     ]
                 }
@@ -287,6 +291,9 @@ class TrendPage(BaseModel):
 class ScoreSummary(BaseModel):
     latest: float | None
     latest_day: date | None
+    latest_label: str | None = None
+    """"so far today" (or "so far") when the latest day had not ended when it was fetched; the
+    averages leave such days out."""
     avg_7d: float | None
     avg_prev_7d: float | None
     change_7d: float | None
@@ -373,6 +380,8 @@ def page_example(data_type: str, columns: dict[str, Any]) -> dict[str, Any]:
         "id": f"{data_type}-example",
         "day": "2026-11-26",
         **columns,
+        "in_progress": False,
+        "quality": None,
         "document": {"id": f"{data_type}-example", "day": "2026-11-26"},
     }
     return {"data": [row], "next_token": None}

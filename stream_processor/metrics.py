@@ -24,6 +24,12 @@ DEAD_LETTERED = Counter(
     "Records sent to the dead-letter topic, by data type ('unknown' if undecodable) and error",
     ["data_type", "error"],
 )
+QUALITY_FLAGS = Counter(
+    "processor_quality_flags_total",
+    "Document fields stored but flagged implausible (left out of typed columns and trends), by"
+    " data type and field",
+    ["data_type", "field"],
+)
 SKIPPED = Counter(
     "processor_records_skipped_total",
     "Valid records not written, by data type and reason (e.g. the user's account is gone)",

@@ -10,6 +10,13 @@ Per metric and day (definitions in `storage.trends.METRICS`):
   direction  mean_7d against the baseline: "up" / "down" beyond half a spread, else "flat"
   flag       |deviation| ≥ 2.5: worth calling out
 
+Days in progress: a document fetched before its day ended for the user (`in_progress`, see
+storage.documents.day_in_progress) holds part of a day. Such a day gets its trend row with its
+value and deviation so far and `in_progress` set, but is never flagged, and its value is left
+out of every mean and baseline (its own and other days'): a morning's 52 steps are not an
+anomaly and must not pull the baseline down. When the day is collected again after it ended,
+its value counts like any other.
+
 Windows trail the day, so a change on day D can alter the trends of D … D+60 and nothing
 earlier: that is the range recomputed. A trend row is written and published only when one of
 its fields differs from what is stored, so a duplicate or replayed record emits nothing.
@@ -34,7 +41,14 @@ from typing import Any
 import asyncpg
 
 from stream_processor.storage import trends as sql
-from stream_processor.storage.trends import BY_NAME, EPOCH_ORDINAL, METRICS, Series, TrendRow
+from stream_processor.storage.trends import (
+    BY_NAME,
+    EPOCH_ORDINAL,
+    METRICS,
+    Partial,
+    Series,
+    TrendRow,
+)
 
 BASELINE_DAYS = 60
 MIN_BASELINE_VALUES = 14
@@ -127,6 +141,7 @@ def _series_trends(
     days: Iterable[int],
     stored: dict[tuple[str, str, date], tuple[Any, ...]],
     out: list[TrendRow],
+    partial: Partial | None = None,
 ) -> None:
     """Appends to `out` the trends of one (user, metric) series on `days` (ascending day
     numbers) that differ from `stored`.
@@ -146,6 +161,7 @@ def _series_trends(
     for number in days:
         end = bisect_right(numbers, number)
         value = values[end - 1] if end and numbers[end - 1] == number else None
+        so_far = partial.get(number) if partial and value is None else None
         start7 = bisect_left(numbers, number - 6, 0, end)
         start28 = bisect_left(numbers, number - 27, 0, start7)
         mean_7d = sum(values[start7:end]) / (end - start7) if end > start7 else None
@@ -174,8 +190,12 @@ def _series_trends(
             if value is not None and scale > 0:
                 deviation = (value - baseline) / scale
                 flag = abs(deviation) >= FLAG_Z
+            elif so_far is not None and scale > 0:
+                deviation = (so_far - baseline) / scale
             if mean_7d is not None and scale > 0:
                 direction = _direction((mean_7d - baseline) / scale)
+        if so_far is not None:
+            value = so_far
         fields = (
             None if value is None else round(value, _DIGITS),
             None if mean_7d is None else round(mean_7d, _DIGITS),
@@ -185,6 +205,7 @@ def _series_trends(
             None if deviation is None else round(deviation, _DIGITS),
             direction,
             flag,
+            so_far is not None,
         )
         day = date.fromordinal(number + EPOCH_ORDINAL)
         if stored.get((user_id, metric, day)) != fields:
@@ -220,15 +241,18 @@ async def recompute(conn: asyncpg.Connection, changed: Iterable[ChangedDay]) -> 
             (user_id, lo - timedelta(days=BASELINE_DAYS), hi + timedelta(BASELINE_DAYS))
         )
     series: dict[tuple[str, str], Series] = {}
+    partial: dict[tuple[str, str], Partial] = {}
     for table, windows in by_table.items():
-        series.update(await sql.metric_values(conn, table, windows))
+        complete, in_progress = await sql.metric_values(conn, table, windows)
+        series.update(complete)
+        partial.update(in_progress)
     targets = [
         (user_id, metric.name, lo, hi + timedelta(days=BASELINE_DAYS))
         for (user_id, table), (lo, hi) in ranges.items()
         for metric in sql.metrics_of(table)
     ]
     stored = await sql.stored_trends(conn, targets)
-    fresh = fresh_trends(targets, series, stored)
+    fresh = fresh_trends(targets, series, stored, partial)
     await sql.write_trends(conn, fresh, stored, datetime.now(UTC))
     return fresh
 
@@ -237,9 +261,10 @@ def fresh_trends(
     targets: Sequence[tuple[str, str, date, date]],
     series: dict[tuple[str, str], Series],
     stored: dict[tuple[str, str, date], tuple[Any, ...]],
+    partial: dict[tuple[str, str], Partial] | None = None,
 ) -> list[TrendRow]:
     """The trend rows of (user, metric, first day, last day) targets that differ from `stored`:
-    on the days with a value and the days with a stored row."""
+    on the days with a value (complete or in progress) and the days with a stored row."""
     stored_days: dict[tuple[str, str], set[int]] = defaultdict(set)
     for user_id, metric, day in stored:
         stored_days[(user_id, metric)].add(day.toordinal() - EPOCH_ORDINAL)
@@ -250,9 +275,13 @@ def fresh_trends(
         last = bisect_right(numbers, hi.toordinal() - EPOCH_ORDINAL)
         days = numbers[first:last]
         extra = stored_days.get((user_id, metric))
+        so_far = (partial or {}).get((user_id, metric))
+        if so_far:
+            lo_n, hi_n = lo.toordinal() - EPOCH_ORDINAL, hi.toordinal() - EPOCH_ORDINAL
+            extra = (extra or set()).union(n for n in so_far if lo_n <= n <= hi_n)
         if extra:
             days = sorted(extra.union(days))
-        _series_trends(user_id, metric, (numbers, values), days, stored, out)
+        _series_trends(user_id, metric, (numbers, values), days, stored, out, so_far)
     return out
 
 
@@ -271,5 +300,6 @@ def to_event(row: TrendRow, computed_at: datetime | int) -> dict[str, Any]:
         "deviation": row.deviation,
         "direction": row.direction,
         "flag": row.flag,
+        "in_progress": row.in_progress,
         "computed_at": computed_at,
     }

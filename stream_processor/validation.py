@@ -1,9 +1,18 @@
 """Semantic checks of a decoded raw record, per Oura data type, from the API v2 specification.
 
-The Avro schema already guarantees shapes and types; these checks catch what a schema cannot:
-scores outside 0-100, contributors outside 1-100, negative durations, a `day` that is not a real
-date, a sleep that ends before it starts, a sample series that does not fit its period. Every
-problem found is reported at once, so one DLQ record says everything that is wrong with it."""
+The Avro schema already guarantees shapes and types; these checks catch what a schema cannot.
+They come in two classes (the README lists the rules):
+  * hard: the document cannot be stored at all: the user id is not a UUID, the document's day
+    is missing or not a real date, it has neither an id nor a day to key it by, or its shape is
+    broken (a heart-rate day without rows). `validate` raises `ValidationError` naming every
+    such problem, and the record goes to the dead-letter topic.
+  * plausibility: one field makes no sense (a score outside 0-100, contributors outside 1-100,
+    a negative duration, an implausible heart rate, negative or out-of-range samples, a sleep
+    that ends before it starts, a series that overruns its period, a required field missing).
+    The document is kept: `validate` returns a note per field, the flagged fields are left out
+    of the typed columns (and so of the trends and dashboards), and the gateway serves the notes
+    with the document. Oura's own examples hold such values; one odd field must not cost the
+    night."""
 
 from __future__ import annotations
 
@@ -35,20 +44,35 @@ _SERIES_SLACK = timedelta(minutes=10)
 _DAY_SECONDS = 86_400
 
 
+Notes = dict[str, str]
+"""Plausibility problems of a stored document: field path -> what is wrong with it."""
+
+
 class _Checker:
-    """Collects problems about one document; helpers ignore absent (null) optional fields."""
+    """Collects what is wrong with one document: hard `problems`, and plausibility `notes` per
+    field (`prefix` names the object being checked, e.g. "readiness."). Helpers ignore absent
+    (null) optional fields."""
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.notes: Notes = {}
+        self.prefix = ""
 
-    def problem(self, message: str) -> None:
+    def fatal(self, message: str) -> None:
         self.problems.append(message)
+
+    def problem(self, field: str, message: str) -> None:
+        path = self.prefix + field
+        if path in self.notes:
+            self.notes[path] += f"; {message}"
+        else:
+            self.notes[path] = message
 
     def required(self, doc: dict[str, Any], *fields: str) -> None:
         for name in fields:
             value = doc.get(name)
             if value is None or (isinstance(value, str) and not value.strip()):
-                self.problem(f"required field {name!r} is missing or empty")
+                self.problem(name, f"required field {self.prefix + name!r} is missing or empty")
 
     def number(self, doc: dict[str, Any], name: str, low: float, high: float | None = None) -> None:
         value = doc.get(name)
@@ -59,10 +83,10 @@ class _Checker:
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            self.problem(f"{name}={value!r} is not a finite number")
+            self.problem(name, f"{self.prefix}{name}={value!r} is not a finite number")
         elif value < low or (high is not None and value > high):
             bounds = f"{low}-{high}" if high is not None else f">= {low}"
-            self.problem(f"{name}={value!r} is outside {bounds}")
+            self.problem(name, f"{self.prefix}{name}={value!r} is outside {bounds}")
 
     def score(self, doc: dict[str, Any], *names: str) -> None:
         for name in names:
@@ -79,42 +103,52 @@ class _Checker:
         if contributors is None:
             return
         if not isinstance(contributors, dict):
-            self.problem(f"{field} is not an object")
+            self.problem(field, f"{field} is not an object")
             return
-        for name, value in contributors.items():
-            if value is not None:
-                self.number(contributors, name, low, 100)
-                if self.problems and self.problems[-1].startswith(f"{name}="):
-                    self.problems[-1] = f"{field}.{self.problems[-1]}"
+        outer, self.prefix = self.prefix, f"{self.prefix}{field}."
+        try:
+            for name, value in contributors.items():
+                if value is not None:
+                    self.number(contributors, name, low, 100)
+        finally:
+            self.prefix = outer
 
-    def day(self, doc: dict[str, Any], name: str, *, required: bool = True) -> date | None:
+    def day(
+        self, doc: dict[str, Any], name: str, *, required: bool = True, key: bool = False
+    ) -> date | None:
+        """A YYYY-MM-DD field. A problem with the document's own day (`key`) is hard: the row
+        is stored and found by it."""
+
+        def wrong(message: str) -> None:
+            self.fatal(message) if key else self.problem(name, message)
+
         value = doc.get(name)
         if value is None:
             if required:
-                self.problem(f"required field {name!r} is missing")
+                wrong(f"required field {name!r} is missing")
             return None
         if not isinstance(value, str) or len(value) != 10:
-            self.problem(f"{name}={value!r} is not a YYYY-MM-DD date")
+            wrong(f"{name}={value!r} is not a YYYY-MM-DD date")
             return None
         try:
             return date.fromisoformat(value)
         except ValueError:
-            self.problem(f"{name}={value!r} is not a real calendar date")
+            wrong(f"{name}={value!r} is not a real calendar date")
             return None
 
     def moment(self, doc: dict[str, Any], name: str, *, required: bool = True) -> datetime | None:
         value = doc.get(name)
         if value is None or value == "":
             if required:
-                self.problem(f"required field {name!r} is missing")
+                self.problem(name, f"required field {name!r} is missing")
             return None
         try:
             parsed = datetime.fromisoformat(str(value))
         except ValueError:
-            self.problem(f"{name}={value!r} is not an ISO 8601 date-time")
+            self.problem(name, f"{name}={value!r} is not an ISO 8601 date-time")
             return None
         if parsed.tzinfo is None:
-            self.problem(f"{name}={value!r} has no UTC offset")
+            self.problem(name, f"{name}={value!r} has no UTC offset")
             return None
         return parsed
 
@@ -124,12 +158,14 @@ class _Checker:
         first = self.moment(doc, start, required=strict)
         last = self.moment(doc, end, required=strict)
         if first is not None and last is not None and last < first:
-            self.problem(f"{end} {doc[end]} is before {start} {doc[start]}")
+            self.problem(end, f"{end} {doc[end]} is before {start} {doc[start]}")
         elif strict and first is not None and last is not None and last == first:
-            self.problem(f"{end} equals {start}: the period is empty")
+            self.problem(end, f"{end} equals {start}: the period is empty")
         return first, last
 
-    def _values(self, what: str, values: list[Any], low: float | None, high: float | None) -> None:
+    def _values(
+        self, field: str, what: str, values: list[Any], low: float | None, high: float | None
+    ) -> None:
         """Every value a finite number within [low, high]; C-speed checks on the happy path."""
         if not values or _plainly_within(values, low, high):
             return
@@ -138,10 +174,10 @@ class _Checker:
             smallest, largest = min(values), max(values)
         except TypeError:
             bad = next(v for v in values if not _finite(v))
-            self.problem(f"{what} holds a non-numeric value, e.g. {bad!r}")
+            self.problem(field, f"{what} holds a non-numeric value, e.g. {bad!r}")
             return
         if not math.isfinite(total) or any(isinstance(v, bool) for v in (smallest, largest)):
-            self.problem(f"{what} holds non-finite values")
+            self.problem(field, f"{what} holds non-finite values")
             return
         if (low is not None and smallest < low) or (high is not None and largest > high):
             out = [
@@ -149,7 +185,9 @@ class _Checker:
                 for v in values
                 if (low is not None and v < low) or (high is not None and v > high)
             ]
-            self.problem(f"{what} has {len(out)} values outside {low}-{high}, e.g. {out[0]!r}")
+            self.problem(
+                field, f"{what} has {len(out)} values outside {low}-{high}, e.g. {out[0]!r}"
+            )
 
     def series(
         self,
@@ -167,34 +205,40 @@ class _Checker:
         if sample is None:
             return
         if not isinstance(sample, dict):
-            self.problem(f"{name} is not a sample series object")
+            self.problem(name, f"{name} is not a sample series object")
             return
         interval = sample.get("interval")
         items = sample.get("items")
         if not isinstance(interval, int | float) or not interval > 0:
-            self.problem(f"{name}.interval={interval!r} must be a positive number of seconds")
+            self.problem(name, f"{name}.interval={interval!r} must be a positive number of seconds")
             return
         if not isinstance(items, list):
-            self.problem(f"{name}.items is not a list")
+            self.problem(name, f"{name}.items is not a list")
             return
-        start = self.moment(sample, "timestamp")
-        self._values(f"{name}.items", [v for v in items if v is not None], low, high)
+        outer, self.prefix = self.prefix, f"{self.prefix}{name}."
+        try:
+            start = self.moment(sample, "timestamp")
+        finally:
+            self.prefix = outer
+        self._values(name, f"{name}.items", [v for v in items if v is not None], low, high)
         length = timedelta(seconds=interval * len(items))
         if span is not None and length > span + _SERIES_SLACK:
             self.problem(
+                name,
                 f"{name}: {len(items)} items every {interval:g} s cover {length}, "
-                f"more than the {span} the series describes"
+                f"more than the {span} the series describes",
             )
         if within is not None and start is not None:
             first, last = within
             if first is not None and start < first - _SERIES_SLACK:
-                self.problem(f"{name} starts at {start}, before the period starts ({first})")
+                self.problem(name, f"{name} starts at {start}, before the period starts ({first})")
             if last is not None and start + length > last + _SERIES_SLACK + timedelta(
                 seconds=interval
             ):
                 self.problem(
+                    name,
                     f"{name}: {len(items)} items every {interval:g} s from {start} run past "
-                    f"the end of the period ({last})"
+                    f"the end of the period ({last})",
                 )
 
 
@@ -232,13 +276,12 @@ def _finite(value: object) -> TypeGuard[float]:
 
 
 def _daily_sleep(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id", "timestamp")
+    c.required(doc, "timestamp")
     c.score(doc, "score")
     c.contributors(doc)
 
 
 def _sleep(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id")
     period = c.ordered(doc, "bedtime_start", "bedtime_end")
     c.non_negative(
         doc,
@@ -260,24 +303,29 @@ def _sleep(c: _Checker, doc: dict[str, Any]) -> None:
     start, end = period
     in_bed = doc.get("time_in_bed")
     if start and end and _finite(in_bed) and in_bed > (end - start).total_seconds() + 60:
-        c.problem(f"time_in_bed={in_bed} s is longer than bedtime_start→bedtime_end")
+        c.problem("time_in_bed", f"time_in_bed={in_bed} s is longer than bedtime_start→bedtime_end")
     names = ("deep_sleep_duration", "light_sleep_duration", "rem_sleep_duration")
     stages = [v for k in names if _finite(v := doc.get(k))]
     total = doc.get("total_sleep_duration")
     if _finite(total) and _finite(in_bed) and total > in_bed:
-        c.problem(f"total_sleep_duration={total} s exceeds time_in_bed={in_bed} s")
+        c.problem(
+            "total_sleep_duration", f"total_sleep_duration={total} s exceeds time_in_bed={in_bed} s"
+        )
     if len(stages) == len(names) and _finite(in_bed) and sum(stages) > in_bed:
-        c.problem(f"deep+light+REM={sum(stages)} s exceeds time_in_bed={in_bed} s")
+        c.problem("time_in_bed", f"deep+light+REM={sum(stages)} s exceeds time_in_bed={in_bed} s")
     c.series(doc, "heart_rate", within=period, low=0, high=250)
     c.series(doc, "hrv", within=period, low=0)
     readiness = doc.get("readiness")
     if isinstance(readiness, dict):
+        c.prefix = "readiness."
         c.score(readiness, "score")
         c.contributors(readiness)
+        c.number(readiness, "temperature_deviation", -10, 10)
+        c.prefix = ""
 
 
 def _daily_activity(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id", "timestamp")
+    c.required(doc, "timestamp")
     c.score(doc, "score")
     c.contributors(doc)
     c.non_negative(
@@ -306,11 +354,11 @@ def _daily_activity(c: _Checker, doc: dict[str, Any]) -> None:
     if isinstance(class_5_min, str) and (
         len(class_5_min) > 300 or set(class_5_min) - set("012345")
     ):
-        c.problem("class_5_min must be at most 300 digits 0-5 (one per 5 minutes)")
+        c.problem("class_5_min", "class_5_min must be at most 300 digits 0-5 (one per 5 minutes)")
 
 
 def _daily_readiness(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id", "timestamp")
+    c.required(doc, "timestamp")
     c.score(doc, "score")
     c.contributors(doc)
     c.number(doc, "temperature_deviation", -10, 10)
@@ -324,7 +372,7 @@ _TIMESTAMP, _SOURCE, _BPM = itemgetter("timestamp"), itemgetter("source"), itemg
 def _heartrate(c: _Checker, doc: dict[str, Any]) -> None:
     rows = doc.get("rows")
     if not isinstance(rows, list) or not rows:
-        c.problem("a heart-rate day needs at least one row")
+        c.fatal("a heart-rate day needs at least one row")
         return
     if not _heartrate_fast(c, doc, rows):
         _heartrate_rows(c, doc, rows)
@@ -350,15 +398,14 @@ def _heartrate_fast(c: _Checker, doc: dict[str, Any], rows: list[dict[str, Any]]
         return False
     if not all(map(str.endswith, stamps, repeat(("+00:00", "Z")))):
         return False
-    before = len(c.problems)
-    c._values("bpm", bpm, 20, 300)
-    if len(c.problems) > before:
-        del c.problems[before:]
+    if not _plainly_within(bpm, 20, 300):
         return False
+    notes = dict(c.notes)
     for row in (rows[0], rows[-1]):
         moment = c.moment(row, "timestamp")
         unix = row.get("timestamp_unix")
         if moment is None or (_finite(unix) and abs(unix - moment.timestamp() * 1000) > 1000):
+            c.notes = notes  # the row-by-row check says it, naming the row
             return False
     return True
 
@@ -367,45 +414,49 @@ def _heartrate_rows(c: _Checker, doc: dict[str, Any], rows: list[dict[str, Any]]
     day = doc.get("day")
     previous: datetime | None = None
     for index, row in enumerate(rows):
-        before = len(c.problems)
+        before = len(c.notes)
+        c.prefix = f"rows[{index}]."
         c.required(row, "timestamp", "source")
         c.number(row, "bpm", 20, 300)
         if row.get("source") not in _HR_SOURCES:
-            c.problem(f"source {row.get('source')!r} is not one of {sorted(_HR_SOURCES)}")
+            c.problem("source", f"source {row.get('source')!r} is not one of {sorted(_HR_SOURCES)}")
         moment = c.moment(row, "timestamp")
         if moment is not None:
             if day and moment.astimezone(UTC).date().isoformat() != day:
-                c.problem(f"timestamp {row['timestamp']} is not on the UTC day {day}")
+                c.problem("timestamp", f"timestamp {row['timestamp']} is not on the UTC day {day}")
             if previous is not None and moment < previous:
-                c.problem(f"timestamp {row['timestamp']} goes back in time")
+                c.problem("timestamp", f"timestamp {row['timestamp']} goes back in time")
             previous = moment
         unix = row.get("timestamp_unix")
         if moment is not None and _finite(unix) and abs(unix - moment.timestamp() * 1000) > 1000:
-            c.problem(f"timestamp_unix {unix} disagrees with timestamp {row['timestamp']}")
-        if len(c.problems) > before:
-            c.problems[before:] = [f"rows[{index}]: {p}" for p in c.problems[before:]]
+            c.problem(
+                "timestamp_unix",
+                f"timestamp_unix {unix} disagrees with timestamp {row['timestamp']}",
+            )
+        c.prefix = ""
+        if len(c.notes) > before:
             return  # one broken row is enough to say why; thousands of rows would drown it
 
 
 def _daily_spo2(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id")
     c.number(doc, "breathing_disturbance_index", 0, 100)
     spo2 = doc.get("spo2_percentage")
     if isinstance(spo2, dict):
+        c.prefix = "spo2_percentage."
         c.number(spo2, "average", 0, 100)
+        c.prefix = ""
 
 
 def _daily_stress(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id")
     c.non_negative(doc, "stress_high", "recovery_high")
     for name in ("stress_high", "recovery_high"):
         value = doc.get(name)
         if _finite(value) and value > _DAY_SECONDS:
-            c.problem(f"{name}={value} s is longer than a day")
+            c.problem(name, f"{name}={value} s is longer than a day")
 
 
 def _daily_resilience(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id", "level")
+    c.required(doc, "level")
     c.contributors(doc, low=0)
 
 
@@ -415,18 +466,18 @@ def _daily_cardiovascular_age(c: _Checker, doc: dict[str, Any]) -> None:
 
 
 def _vo2_max(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id", "timestamp")
+    c.required(doc, "timestamp")
     c.number(doc, "vo2_max", 1, 100)
 
 
 def _workout(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id", "activity", "intensity", "source")
+    c.required(doc, "activity", "intensity", "source")
     c.ordered(doc, "start_datetime", "end_datetime")
     c.non_negative(doc, "calories", "distance")
 
 
 def _session(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id", "type")
+    c.required(doc, "type")
     period = c.ordered(doc, "start_datetime", "end_datetime")
     c.series(doc, "heart_rate", within=period, low=0, high=300)
     c.series(doc, "heart_rate_variability", within=period, low=0)
@@ -434,42 +485,39 @@ def _session(c: _Checker, doc: dict[str, Any]) -> None:
 
 
 def _enhanced_tag(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id")
     c.ordered(doc, "start_time", "end_time", strict=False)
     c.moment(doc, "start_time")
     end_day = c.day(doc, "end_day", required=False)
     start_day = c.day(doc, "start_day", required=False)
     if start_day and end_day and end_day < start_day:
-        c.problem(f"end_day {end_day} is before start_day {start_day}")
+        c.problem("end_day", f"end_day {end_day} is before start_day {start_day}")
 
 
 def _sleep_time(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id")
     window = doc.get("optimal_bedtime")
     if isinstance(window, dict):
         c.required(window, "start_offset", "end_offset", "day_tz")
         start, end = window.get("start_offset"), window.get("end_offset")
         if _finite(start) and _finite(end) and end < start:
-            c.problem(f"optimal_bedtime ends ({end} s) before it starts ({start} s)")
+            c.problem(
+                "optimal_bedtime", f"optimal_bedtime ends ({end} s) before it starts ({start} s)"
+            )
 
 
 def _rest_mode_period(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id")
     c.ordered(doc, "start_time", "end_time", strict=False)
     end_day = c.day(doc, "end_day", required=False)
     start_day = c.day(doc, "start_day", required=False)
     if start_day and end_day and end_day < start_day:
-        c.problem(f"end_day {end_day} is before start_day {start_day}")
+        c.problem("end_day", f"end_day {end_day} is before start_day {start_day}")
 
 
 def _ring_configuration(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id")
     c.number(doc, "size", 1, 20)
     c.moment(doc, "set_up_at", required=False)
 
 
 def _personal_info(c: _Checker, doc: dict[str, Any]) -> None:
-    c.required(doc, "id")
     c.number(doc, "age", 0, 130)
     c.number(doc, "weight", 1, 500)
     c.number(doc, "height", 0.3, 3)
@@ -496,29 +544,32 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def validate(record: RawRecord) -> str:
-    """Check a decoded record; returns its document key, raises ValidationError otherwise."""
+def validate(record: RawRecord) -> tuple[str, Notes]:
+    """Check a decoded record; returns its document key and the plausibility notes of its
+    fields, or raises ValidationError when it cannot be stored (see the module docstring)."""
     checker = _Checker()
     try:
         uuid.UUID(record.user_id)
     except ValueError:
-        checker.problem(f"user_id {record.user_id!r} is not a UUID")
+        checker.fatal(f"user_id {record.user_id!r} is not a UUID")
     doc = record.document
     day_field = get(record.data_type).day_field
     if day_field is not None:
-        checker.day(doc, day_field)
+        checker.day(doc, day_field, key=True)
     try:
         CHECKS[record.data_type](checker, doc)
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
-        checker.problem(f"malformed document: {type(exc).__name__}: {exc}")
+        checker.fatal(f"malformed document: {type(exc).__name__}: {exc}")
+    finally:
+        checker.prefix = ""
     key = ""
     try:
         key = document_key(record.data_type, doc)
     except ValueError as exc:
-        checker.problem(str(exc))
+        checker.fatal(str(exc))
     if checker.problems:
         raise ValidationError(record.data_type, _dedupe(checker.problems))
-    return key
+    return key, checker.notes
 
 
 def _dedupe(problems: Iterable[str]) -> list[str]:

@@ -7,7 +7,8 @@ from typing import Any
 from uuid import UUID
 
 _COLUMNS = (
-    "metric, day, value, mean_7d, mean_28d, baseline, baseline_spread, deviation, direction, flag"
+    "metric, day, value, mean_7d, mean_28d, baseline, baseline_spread, deviation, direction, flag,"
+    " in_progress"
 )
 
 

@@ -24,19 +24,27 @@ def _r(expr: str) -> str:
 
 
 def _score_summary(table: str, column: str) -> str:
+    # A day still in progress when it was fetched (steps by mid-morning) is shown as the
+    # latest value "so far", and left out of the averages it would drag down.
     window = (
-        f"SELECT day, {column}::float8 AS v FROM {table} WHERE user_id = $1 "
+        f"SELECT day, {column}::float8 AS v, in_progress AS p FROM {table} WHERE user_id = $1 "
         f"AND day > $2::date - 60 AND day <= $2::date AND {column} IS NOT NULL"
     )
+    label = (
+        "CASE WHEN NOT latest_partial THEN NULL WHEN latest_day = $2::date "
+        "THEN 'so far today' ELSE 'so far' END"
+    )
     return f"""(SELECT json_build_object(
-        'latest', latest, 'latest_day', latest_day,
+        'latest', latest, 'latest_day', latest_day, 'latest_label', {label},
         'avg_7d', {_r("a7")}, 'avg_prev_7d', {_r("p7")}, 'change_7d', {_r("a7 - p7")},
         'avg_30d', {_r("a30")}, 'avg_prev_30d', {_r("p30")}, 'change_30d', {_r("a30 - p30")})
       FROM (SELECT (array_agg(v ORDER BY day DESC))[1] AS latest, max(day) AS latest_day,
-                   avg(v) FILTER (WHERE day > $2::date - 7) AS a7,
-                   avg(v) FILTER (WHERE day <= $2::date - 7 AND day > $2::date - 14) AS p7,
-                   avg(v) FILTER (WHERE day > $2::date - 30) AS a30,
-                   avg(v) FILTER (WHERE day <= $2::date - 30) AS p30
+                   coalesce((array_agg(p ORDER BY day DESC))[1], false) AS latest_partial,
+                   avg(v) FILTER (WHERE NOT p AND day > $2::date - 7) AS a7,
+                   avg(v) FILTER (WHERE NOT p AND day <= $2::date - 7 AND day > $2::date - 14)
+                       AS p7,
+                   avg(v) FILTER (WHERE NOT p AND day > $2::date - 30) AS a30,
+                   avg(v) FILTER (WHERE NOT p AND day <= $2::date - 30) AS p30
             FROM ({window}) w) agg)"""
 
 

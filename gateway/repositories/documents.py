@@ -119,7 +119,7 @@ def dated(data_type: str) -> bool:
 def _row_json(data_type: str) -> str:
     fields = ["'id', id", "'day', day"]
     fields += [f"'{name}', {name}" for name, _ in TYPED_COLUMNS[data_type]]
-    fields.append("'document', document")
+    fields += ["'in_progress', in_progress", "'quality', quality", "'document', document"]
     return f"json_build_object({', '.join(fields)})::text"
 
 

@@ -54,6 +54,8 @@ def page_model(data_type: str) -> type[BaseModel]:
     for name, kind in documents.TYPED_COLUMNS[data_type]:
         fields[name] = (kind | None, None)
         example_columns[name] = _EXAMPLE_VALUES.get(kind, "2026-11-26T07:00:00+00:00")
+    fields["in_progress"] = (bool, False)
+    fields["quality"] = (dict[str, str] | None, None)
     fields["document"] = (dict[str, Any], ...)
     row = create_model(f"{_camel(data_type)}Row", **fields)
     return create_model(

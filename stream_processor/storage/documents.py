@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from operator import itemgetter
 from typing import Any
 
 import asyncpg
+import orjson
 
 from schemas.data_types import DATA_TYPES, get
 
@@ -49,6 +50,9 @@ class Column:
     name: str
     sql_type: str
     extract: Extractor
+    source: str | None
+    """The document field (dotted path) the value comes from: a plausibility note on it, or on
+    an object holding it, leaves the column null."""
 
 
 def _field(name: str) -> Extractor:
@@ -79,24 +83,50 @@ def _float(extract: Extractor) -> Extractor:
     return convert
 
 
+BPM_RANGE = (20, 300)
+"""Heart rates the typed columns take; a row outside is flagged by validation and left out."""
+
+
+def _plausible_bpm(rows: Iterable[dict[str, Any]]) -> list[Any]:
+    low, high = BPM_RANGE
+    return [
+        v
+        for row in rows
+        if isinstance(v := row.get("bpm"), int | float)
+        and not isinstance(v, bool)
+        and low <= v <= high
+    ]
+
+
 def _bpm(fold: Callable[[list[int]], float]) -> Extractor:
     def extract(doc: dict[str, Any]) -> float | None:
-        bpm = [row["bpm"] for row in doc.get("rows") or () if row.get("bpm") is not None]
+        bpm = _plausible_bpm(doc.get("rows") or ())
         return fold(bpm) if bpm else None
 
     return extract
 
 
-def _cols(*specs: tuple[str, str] | tuple[str, str, Extractor]) -> list[Column]:
+def _cols(*specs: tuple[str, str] | tuple[str, str, str | Extractor]) -> list[Column]:
+    """Columns from (name, type) — the field of that name — or (name, type, source), where the
+    source is a field path ("type", "readiness.score") or an extractor of its own."""
     columns = []
     for spec in specs:
         name, sql_type = spec[0], spec[1]
-        extract = spec[2] if len(spec) == 3 else _field(name)
+        source: str | None = name
+        extract = _field(name)
+        if len(spec) == 3:
+            given = spec[2]
+            if isinstance(given, str):
+                source = given
+                outer, _, inner = given.partition(".")
+                extract = _nested(outer, inner) if inner else _field(outer)
+            else:
+                source, extract = None, given
         if sql_type == "integer":
             extract = _int(extract)
         elif sql_type == "double precision":
             extract = _float(extract)
-        columns.append(Column(name, sql_type, extract))
+        columns.append(Column(name, sql_type, extract, source))
     return columns
 
 
@@ -106,7 +136,7 @@ COLUMNS: dict[str, list[Column]] = {
     "daily_sleep": _cols(("score", INT)),
     "sleep": _cols(
         ("period", INT),
-        ("sleep_type", TEXT, _field("type")),
+        ("sleep_type", TEXT, "type"),
         ("bedtime_start", TS),
         ("bedtime_end", TS),
         ("time_in_bed", INT),
@@ -121,8 +151,8 @@ COLUMNS: dict[str, list[Column]] = {
         ("average_heart_rate", FLOAT),
         ("lowest_heart_rate", INT),
         ("average_breath", FLOAT),
-        ("readiness_score", INT, _nested("readiness", "score")),
-        ("temperature_deviation", FLOAT, _nested("readiness", "temperature_deviation")),
+        ("readiness_score", INT, "readiness.score"),
+        ("temperature_deviation", FLOAT, "readiness.temperature_deviation"),
     ),
     "daily_activity": _cols(
         ("score", INT),
@@ -151,15 +181,15 @@ COLUMNS: dict[str, list[Column]] = {
         ("bpm_avg", FLOAT, _bpm(lambda bpm: round(sum(bpm) / len(bpm), 3))),
     ),
     "daily_spo2": _cols(
-        ("spo2_average", FLOAT, _nested("spo2_percentage", "average")),
+        ("spo2_average", FLOAT, "spo2_percentage.average"),
         ("breathing_disturbance_index", INT),
     ),
     "daily_stress": _cols(("stress_high", INT), ("recovery_high", INT), ("day_summary", TEXT)),
     "daily_resilience": _cols(
         ("level", TEXT),
-        ("sleep_recovery", FLOAT, _nested("contributors", "sleep_recovery")),
-        ("daytime_recovery", FLOAT, _nested("contributors", "daytime_recovery")),
-        ("stress", FLOAT, _nested("contributors", "stress")),
+        ("sleep_recovery", FLOAT, "contributors.sleep_recovery"),
+        ("daytime_recovery", FLOAT, "contributors.daytime_recovery"),
+        ("stress", FLOAT, "contributors.stress"),
     ),
     "daily_cardiovascular_age": _cols(("vascular_age", INT), ("pulse_wave_velocity", FLOAT)),
     "vo2_max": _cols(("vo2_max", FLOAT)),
@@ -172,7 +202,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("end_datetime", TS),
     ),
     "session": _cols(
-        ("session_type", TEXT, _field("type")),
+        ("session_type", TEXT, "type"),
         ("mood", TEXT),
         ("start_datetime", TS),
         ("end_datetime", TS),
@@ -197,7 +227,8 @@ assert set(COLUMNS) == {t.name for t in DATA_TYPES}, "every data type needs its 
 
 @dataclass(frozen=True, slots=True)
 class DocumentRow:
-    """One document ready to be written: identity, typed values and the canonical JSON."""
+    """One document ready to be written: identity, typed values and the canonical JSON, its
+    plausibility notes (JSON, None when there are none) and whether its day was in progress."""
 
     user_id: str
     key: str
@@ -206,18 +237,21 @@ class DocumentRow:
     document_json: str
     content_hash: bytes
     fetched_at: datetime
+    quality: str | None = None
+    in_progress: bool = False
 
 
 def _heartrate_typed(document: dict[str, Any]) -> tuple[Any, ...]:
     """COLUMNS["heartrate"] in one pass over the day's rows instead of one pass per column."""
     rows = document.get("rows") or ()
-    try:  # C speed when every row has a numeric bpm, as validated rows do
+    low, high = BPM_RANGE
+    try:  # C speed when every row has a plausible numeric bpm, as nearly every day does
         bpm = list(map(_BPM, rows))
-        if bpm:
+        if bpm and min(bpm) >= low and max(bpm) <= high:
             return (len(rows), int(min(bpm)), int(max(bpm)), float(round(sum(bpm) / len(bpm), 3)))
     except (KeyError, TypeError):
         pass
-    bpm = [value for row in rows if (value := row.get("bpm")) is not None]
+    bpm = _plausible_bpm(rows)
     if not bpm:
         return (len(rows), None, None, None)
     return (len(rows), int(min(bpm)), int(max(bpm)), float(round(sum(bpm) / len(bpm), 3)))
@@ -244,19 +278,89 @@ def to_row(
     document_json: str,
     content_hash: bytes,
     fetched_at: datetime,
+    notes: dict[str, str] | None = None,
 ) -> DocumentRow:
-    """Extract the typed columns of a validated document."""
+    """Extract the typed columns of a validated document; a column whose source field has a
+    plausibility note stays null (the value is still in the document)."""
     day_field = get(data_type).day_field
     day = document.get(day_field) if day_field else None
     typed = typed_values(data_type, document)
-    return DocumentRow(user_id, key, day, typed, document_json, content_hash, fetched_at)
+    quality = None
+    if notes:
+        typed = tuple(
+            None if _flagged(column.source, notes) else value
+            for column, value in zip(COLUMNS[data_type], typed, strict=True)
+        )
+        quality = orjson.dumps(notes, option=orjson.OPT_SORT_KEYS).decode()
+    in_progress = day_in_progress(data_type, document, day, fetched_at)
+    return DocumentRow(
+        user_id, key, day, typed, document_json, content_hash, fetched_at, quality, in_progress
+    )
+
+
+def _flagged(source: str | None, notes: dict[str, str]) -> bool:
+    if source is None:
+        return False
+    return any(
+        field == source or source.startswith(f"{field}.") or field.startswith(f"{source}.")
+        for field in notes
+    )
+
+
+ACCUMULATING = frozenset({"daily_activity", "daily_stress", "heartrate"})
+"""Types whose day fills up as it goes (steps, calories, stress minutes, heart-rate samples): a
+document fetched before its day ended holds a part of the day. Sleep, readiness, SpO2 and the
+other daily types describe a night or a measurement that is complete when it is published."""
+
+_ZONED_FIELDS = ("timestamp", "end_datetime", "start_datetime", "end_time", "start_time")
+_LAST_TO_END = timezone(timedelta(hours=-12))
+"""Where a day ends last on Earth: a document that says nothing of its zone is taken to be
+there, so a day is never judged over too early."""
+
+
+def day_in_progress(
+    data_type: str, document: dict[str, Any], day: str | None, fetched_at: datetime
+) -> bool:
+    """Whether the document's day had not ended for the user when it was fetched (its zone from
+    the document's own timestamps; heart-rate days are UTC days)."""
+    if data_type not in ACCUMULATING or day is None:
+        return False
+    try:
+        next_day = date.fromisoformat(day) + timedelta(days=1)
+    except ValueError:
+        return False
+    zone: tzinfo = UTC if data_type == "heartrate" else _zone_of(document)
+    return fetched_at < datetime.combine(next_day, time(), zone)
+
+
+def _zone_of(document: dict[str, Any]) -> tzinfo:
+    for name in _ZONED_FIELDS:
+        value = document.get(name)
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            if moment.tzinfo is not None:
+                return moment.tzinfo
+    return _LAST_TO_END
 
 
 @cache
 def row_columns(data_type: str) -> tuple[str, ...]:
     """The table's columns a DocumentRow fills, in the order of its values."""
     names = (c.name for c in COLUMNS[data_type])
-    return ("user_id", "id", "day", *names, "document", "content_hash", "fetched_at")
+    return (
+        "user_id",
+        "id",
+        "day",
+        *names,
+        "document",
+        "content_hash",
+        "fetched_at",
+        "quality",
+        "in_progress",
+    )
 
 
 @cache
@@ -267,9 +371,9 @@ def upsert_sql(data_type: str) -> str:
     names = row_columns(data_type)
     wire = ["text[]", "text[]", "text[]"]
     wire += [_WIRE[c.sql_type][0] for c in columns]
-    wire += ["text[]", "bytea[]", "timestamptz[]"]
+    wire += ["text[]", "bytea[]", "timestamptz[]", "text[]", "bool[]"]
     casts = ["uuid", "text", "date", *(_WIRE[c.sql_type][1] for c in columns)]
-    casts += ["jsonb", "bytea", "timestamptz"]
+    casts += ["jsonb", "bytea", "timestamptz", "jsonb", "boolean"]
     params = ", ".join(f"${i}::{kind}" for i, kind in enumerate(wire, start=1))
     select = ", ".join(f"u.{n}::{cast}" for n, cast in zip(names, casts, strict=True))
     updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
@@ -294,6 +398,8 @@ def _arguments(rows: Sequence[DocumentRow], width: int) -> list[Any]:
         [r.document_json for r in rows],
         [r.content_hash for r in rows],
         [r.fetched_at for r in rows],
+        [r.quality for r in rows],
+        [r.in_progress for r in rows],
     ]
 
 
@@ -387,7 +493,17 @@ def copy_record(data_type: str, row: DocumentRow) -> tuple[Any, ...] | None:
         )
     except (TypeError, ValueError):
         return None
-    return (row.user_id, row.key, day, *typed, row.document_json, row.content_hash, row.fetched_at)
+    return (
+        row.user_id,
+        row.key,
+        day,
+        *typed,
+        row.document_json,
+        row.content_hash,
+        row.fetched_at,
+        row.quality,
+        row.in_progress,
+    )
 
 
 def _as_int4(value: Any) -> int:

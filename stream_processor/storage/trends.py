@@ -81,19 +81,22 @@ def metrics_of(table: str) -> list[Metric]:
 @cache
 def values_sql(table: str) -> str:
     """Per user, the series of every metric of `table` over a window of days per user: day
-    numbers (days since 1970-01-01) and values of the days with a non-null value, in day order.
+    numbers (days since 1970-01-01) and values of the complete days with a non-null value, in
+    day order, then the same for the days still in progress when they were fetched
+    (`in_progress`: they are kept apart, see stream_processor.trends).
 
     Arrays decode in asyncpg's C code: no Python work per user-day."""
     metrics = metrics_of(table)
     per_day = ", ".join(f"{m.aggregate} AS m{i}" for i, m in enumerate(metrics))
     arrays = ",\n  ".join(
-        f"array_agg(day - DATE '1970-01-01' ORDER BY day) FILTER (WHERE m{i} IS NOT NULL), "
-        f"array_agg(m{i} ORDER BY day) FILTER (WHERE m{i} IS NOT NULL)"
+        f"array_agg(day - DATE '1970-01-01' ORDER BY day) FILTER (WHERE m{i} IS NOT NULL{p}), "
+        f"array_agg(m{i} ORDER BY day) FILTER (WHERE m{i} IS NOT NULL{p})"
         for i in range(len(metrics))
+        for p in (" AND NOT partial", " AND partial")
     )
     return (
         f"WITH v AS (\n"
-        f"  SELECT r.user_id, r.day, {per_day}\n"
+        f"  SELECT r.user_id, r.day, bool_or(r.in_progress) AS partial, {per_day}\n"
         f"  FROM {table} r\n"
         "  JOIN unnest($1::uuid[], $2::date[], $3::date[]) AS w(user_id, lo, hi)\n"
         "    ON r.user_id = w.user_id AND r.day BETWEEN w.lo AND w.hi\n"
@@ -111,17 +114,22 @@ Series = tuple[list[int], list[float]]
 """One metric of one user: day numbers (`date.toordinal() - EPOCH_ORDINAL`, ascending) and the
 values of those days; days without a value are left out."""
 
+Partial = dict[int, float]
+"""The values of one metric of one user on days still in progress, by day number."""
+
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 async def metric_values(
     conn: asyncpg.Connection, table: str, windows: Sequence[Window]
-) -> dict[tuple[str, str], Series]:
-    """{(user, metric): series} over each user's window, for the metrics of `table` that have a
-    value on some day of it."""
-    out: dict[tuple[str, str], Series] = {}
+) -> tuple[dict[tuple[str, str], Series], dict[tuple[str, str], Partial]]:
+    """{(user, metric): series of complete days} and {(user, metric): values of days in
+    progress} over each user's window, for the metrics of `table` that have a value on some
+    day of it."""
+    complete: dict[tuple[str, str], Series] = {}
+    partial: dict[tuple[str, str], Partial] = {}
     if not windows:
-        return out
+        return complete, partial
     names = [m.name for m in metrics_of(table)]
     rows = await conn.fetch(
         values_sql(table),
@@ -131,10 +139,13 @@ async def metric_values(
     )
     for row in rows:
         for index, name in enumerate(names):
-            numbers = row[1 + 2 * index]
+            base = 1 + 4 * index
+            numbers = row[base]
             if numbers is not None:
-                out[(row[0], name)] = (numbers, row[2 + 2 * index])
-    return out
+                complete[(row[0], name)] = (numbers, row[base + 1])
+            if row[base + 2] is not None:
+                partial[(row[0], name)] = dict(zip(row[base + 2], row[base + 3], strict=True))
+    return complete, partial
 
 
 TREND_FIELDS = (
@@ -146,6 +157,7 @@ TREND_FIELDS = (
     "deviation",
     "direction",
     "flag",
+    "in_progress",
 )
 
 
@@ -164,6 +176,7 @@ class TrendRow(NamedTuple):
     deviation: float | None
     direction: str
     flag: bool
+    in_progress: bool = False
 
     def fields(self) -> tuple[Any, ...]:
         """The TREND_FIELDS values, in that order."""
@@ -224,15 +237,15 @@ async def upsert_trends(conn: asyncpg.Connection, rows: Sequence[TrendRow], at: 
     columns = list(zip(*rows, strict=True))  # TrendRow is a tuple: its columns, in order
     await conn.execute(
         "INSERT INTO daily_trends AS t (user_id, metric, day, value, mean_7d, mean_28d, baseline,"
-        " baseline_spread, deviation, direction, flag, computed_at)\n"
-        "SELECT u.*, $12::timestamptz FROM unnest($1::uuid[], $2::text[], $3::date[],"
+        " baseline_spread, deviation, direction, flag, in_progress, computed_at)\n"
+        "SELECT u.*, $13::timestamptz FROM unnest($1::uuid[], $2::text[], $3::date[],"
         " $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[],"
-        " $10::text[], $11::bool[]) AS u\n"
+        " $10::text[], $11::bool[], $12::bool[]) AS u\n"
         "ON CONFLICT (user_id, metric, day) DO UPDATE SET value = EXCLUDED.value,"
         " mean_7d = EXCLUDED.mean_7d, mean_28d = EXCLUDED.mean_28d,"
         " baseline = EXCLUDED.baseline, baseline_spread = EXCLUDED.baseline_spread,"
         " deviation = EXCLUDED.deviation, direction = EXCLUDED.direction, flag = EXCLUDED.flag,"
-        " computed_at = EXCLUDED.computed_at",
+        " in_progress = EXCLUDED.in_progress, computed_at = EXCLUDED.computed_at",
         *columns,
         at,
     )

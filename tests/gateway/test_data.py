@@ -39,6 +39,8 @@ async def test_typed_columns_match_the_database(db: asyncpg.Pool) -> None:
             "content_hash",
             "fetched_at",
             "written_at",
+            "quality",
+            "in_progress",
         }
         assert actual == expected, table
 
@@ -57,7 +59,8 @@ async def test_every_route_returns_its_typed_rows(
         assert len(body["data"]) == 1 and body["next_token"] is None, path
         row = body["data"][0]
         assert isinstance(row["document"], dict) and row["id"], path
-        assert set(row) == {"id", "day", "document", *(n for n, _ in TYPED_COLUMNS[data_type])}
+        typed = (n for n, _ in TYPED_COLUMNS[data_type])
+        assert set(row) == {"id", "day", "in_progress", "quality", "document", *typed}
         assert page is not None
 
 

@@ -432,6 +432,7 @@ def _trend(**changes: Any) -> dict[str, Any]:
         "deviation": 0.899,
         "direction": "up",
         "flag": False,
+        "in_progress": False,
         "computed_at": datetime(2026, 3, 15, 6, 0, 1, 250000, tzinfo=UTC),
     }
     return {**trend, **changes}
@@ -443,6 +444,7 @@ def _trend(**changes: Any) -> dict[str, Any]:
         _trend(),
         _trend(value=None, mean_7d=None, deviation=None, direction="flat", flag=True),
         _trend(**dict.fromkeys(["mean_28d", "baseline", "baseline_spread"])),
+        _trend(value=412.0, deviation=-3.1, in_progress=True),
     ],
 )
 def test_trend_round_trips(trend: dict[str, Any]) -> None:
@@ -465,5 +467,6 @@ def test_trend_fields_match_the_daily_trends_table() -> None:
         "deviation",
         "direction",
         "flag",
+        "in_progress",
         "computed_at",
     ]

@@ -1,8 +1,10 @@
-"""A poison mix: every bad record lands in the dead-letter topic with its reason, every good one
-is persisted, and the stream never stops."""
+"""A poison mix: every record that cannot be stored lands in the dead-letter topic with its
+reason, one with implausible fields is stored with its notes, every good one is persisted, and
+the stream never stops."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -68,17 +70,20 @@ async def test_poison_records_go_to_the_dlq_with_their_reason(
     poison: list[tuple[str, bytes | None, bytes]] = [
         (topic_of["daily_sleep"], user.encode(), os.urandom(64)),
         (topic_of["daily_sleep"], user.encode(), unknown_fingerprint),
-        (topic_of["daily_readiness"], user.encode(), encode_raw(out_of_range)),
-        (topic_of["sleep"], user.encode(), encode_raw(backwards)),
         (raw_topic("daily_stress", prefix), user.encode(), encode_raw(no_day)),
-        (topic_of["daily_sleep"], user.encode(), _datum(user, "daily_sleep", missing)),
         (topic_of["daily_sleep"], b"x", _datum("", "daily_sleep", good[0].document)),
         (topic_of["daily_sleep"], b"x", _datum("not-a-uuid", "daily_sleep", good[0].document)),
         # a perfectly good record on the wrong topic
         (topic_of["sleep"], user.encode(), encode_raw(good[0])),
     ]
+    # Implausible fields, not unusable documents: stored, with the fields flagged.
+    flagged: list[tuple[str, bytes | None, bytes]] = [
+        (topic_of["daily_readiness"], user.encode(), encode_raw(out_of_range)),
+        (topic_of["sleep"], user.encode(), encode_raw(backwards)),
+        (topic_of["daily_sleep"], user.encode(), _datum(user, "daily_sleep", missing)),
+    ]
     mixed: list[object] = []
-    for index, item in enumerate(poison):
+    for index, item in enumerate(poison + flagged):
         mixed += [good[index % len(good)], item]
     mixed += good
     worker.start()
@@ -102,16 +107,32 @@ async def test_poison_records_go_to_the_dlq_with_their_reason(
     assert classes[:2] == ["CorruptRecord", "UnknownSchema"]
     assert set(classes[2:]) <= {"ValidationError", "InvalidRecord"}
     messages = [h["error.message"] for h in reasons]
-    assert "score=140 is outside 0-100" in messages[2]
-    assert "contributors.hrv_balance=0 is outside 1-100" in messages[2]
-    assert "bedtime_end" in messages[3] and "before bedtime_start" in messages[3]
-    assert "2025-02-30" in messages[4] and "not a real calendar date" in messages[4]
-    assert "required field 'id' is missing" in messages[5]
-    assert "no user_id" in messages[6]
-    assert "not a UUID" in messages[7]
-    assert "a daily_sleep record on" in messages[8]
+    assert "2025-02-30" in messages[2] and "not a real calendar date" in messages[2]
+    assert "no user_id" in messages[3]
+    assert "not a UUID" in messages[4]
+    assert "a daily_sleep record on" in messages[5]
 
-    tables = {r.data_type for r in good}
-    assert await stored_rows(db, tables) == expected_rows(good, set(users))
+    readiness = await db.fetchrow(
+        "SELECT score, quality FROM daily_readiness WHERE id = $1", out_of_range.document["id"]
+    )
+    notes = json.loads(readiness["quality"])
+    assert readiness["score"] is None and "score=140 is outside 0-100" in notes["score"]
+    assert "contributors.hrv_balance=0 is outside 1-100" in notes["contributors.hrv_balance"]
+    sleep = await db.fetchrow(
+        "SELECT bedtime_start, bedtime_end, total_sleep_duration, quality FROM sleep WHERE id = $1",
+        backwards.document["id"],
+    )
+    notes = json.loads(sleep["quality"])
+    assert sleep["bedtime_end"] is None and "before bedtime_start" in notes["bedtime_end"]
+    assert sleep["bedtime_start"] is not None and sleep["total_sleep_duration"] is not None
+    derived = await db.fetchrow(
+        "SELECT id, quality FROM daily_sleep WHERE user_id = $1 AND id LIKE 'daily_sleep:%'", user
+    )
+    assert derived["id"] == f"daily_sleep:{missing['day']}"
+    assert "required field 'timestamp' is missing" in json.loads(derived["quality"])["timestamp"]
+
+    stored = [*good, out_of_range, backwards, raw(user, "daily_sleep", day(8), document=missing)]
+    tables = {r.data_type for r in stored}
+    assert await stored_rows(db, tables) == expected_rows(stored, set(users))
     assert uuid.UUID(user)
     assert worker.stop() == 0, worker.log()

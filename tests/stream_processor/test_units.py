@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import uuid
 from collections.abc import Callable
@@ -23,13 +24,16 @@ from stream_processor.storage.documents import (
     USER_CHANGED_CHANNEL,
     DocumentRow,
     _statement_chunks,
+    day_in_progress,
     notify_users_changed,
+    to_row,
     typed_values,
 )
 from stream_processor.trends import compute_trend
 from stream_processor.validation import ValidationError, _Checker, _finite, validate
 
 USER = str(uuid.uuid4())
+FETCHED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _record(data_type: str, document: dict[str, object]) -> RawRecord:
@@ -43,28 +47,96 @@ def test_realistic_documents_pass_validation(data_type: str) -> None:
         assert validate(_record(data_type, doc))
 
 
-def test_sample_series_longer_than_its_sleep_is_refused() -> None:
+def test_sample_series_longer_than_its_sleep_is_flagged() -> None:
     doc = example_document("sleep", day=date(2025, 3, 1), seed=1)
     doc["heart_rate"]["items"] = doc["heart_rate"]["items"] * 3
-    with pytest.raises(ValidationError, match="run past the end of the period"):
-        validate(_record("sleep", doc))
+    _, notes = validate(_record("sleep", doc))
+    assert "run past the end of the period" in notes["heart_rate"]
 
 
-def test_negative_durations_and_bad_series_are_all_reported() -> None:
+def test_negative_durations_and_bad_series_are_all_noted_and_kept_out_of_typed_columns() -> None:
     doc = example_document("daily_activity", day=date(2025, 3, 1), seed=1)
     doc["steps"] = -5
     doc["met"]["interval"] = 0
-    with pytest.raises(ValidationError) as error:
-        validate(_record("daily_activity", doc))
-    assert "steps=-5 is outside >= 0" in str(error.value)
-    assert "met.interval=0 must be a positive number" in str(error.value)
+    key, notes = validate(_record("daily_activity", doc))
+    assert key == doc["id"]
+    assert notes["steps"] == "steps=-5 is outside >= 0"
+    assert "met.interval=0 must be a positive number" in notes["met"]
+    row = to_row("daily_activity", USER, key, doc, "{}", b"", FETCHED, notes)
+    typed = dict(zip((c.name for c in COLUMNS["daily_activity"]), row.typed, strict=True))
+    assert typed["steps"] is None and typed["score"] == doc["score"]
+    assert json.loads(row.quality or "") == notes
+
+
+def test_an_implausible_sleep_keeps_its_night() -> None:
+    doc = example_document("sleep", day=date(2025, 3, 1), seed=2)
+    doc["average_heart_rate"] = 400
+    doc["hrv"]["items"][3] = -12.0
+    doc["readiness"]["score"] = 120
+    key, notes = validate(_record("sleep", doc))
+    assert set(notes) == {"average_heart_rate", "hrv", "readiness.score"}
+    row = to_row("sleep", USER, key, doc, "{}", b"", FETCHED, notes)
+    typed = dict(zip((c.name for c in COLUMNS["sleep"]), row.typed, strict=True))
+    assert typed["average_heart_rate"] is None and typed["readiness_score"] is None
+    assert typed["total_sleep_duration"] == doc["total_sleep_duration"]
+    assert typed["average_hrv"] == doc["average_hrv"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda d: d.update(day="2025-02-30"), "not a real calendar date"),
+        (lambda d: d.update(day=None), "required field 'day' is missing"),
+        (lambda d: d.update(id=None, day=None), "neither an id nor a day"),
+    ],
+)
+def test_documents_that_cannot_be_stored_are_refused(
+    mutate: Callable[[dict[str, Any]], None], problem: str
+) -> None:
+    doc = example_document("daily_sleep", day=date(2025, 3, 1), seed=1)
+    mutate(doc)
+    with pytest.raises(ValidationError, match=problem):
+        validate(_record("daily_sleep", doc))
 
 
 def test_document_without_id_gets_a_derived_key() -> None:
     doc = example_document("daily_cardiovascular_age", day=date(2025, 3, 1), seed=1)
     doc["id"] = None
     assert validate(_record("daily_cardiovascular_age", doc)) == (
-        "daily_cardiovascular_age:2025-03-01"
+        "daily_cardiovascular_age:2025-03-01",
+        {},
+    )
+
+
+@pytest.mark.parametrize(
+    ("data_type", "fetched", "in_progress"),
+    [
+        # a California day (UTC-8) fetched mid-morning, then after midnight there
+        ("daily_activity", datetime(2025, 3, 1, 18, 0, tzinfo=UTC), True),
+        ("daily_activity", datetime(2025, 3, 2, 8, 1, tzinfo=UTC), False),
+        ("daily_stress", datetime(2025, 3, 2, 7, 0, tzinfo=UTC), True),
+        ("heartrate", datetime(2025, 3, 1, 23, 0, tzinfo=UTC), True),
+        ("heartrate", datetime(2025, 3, 2, 0, 0, tzinfo=UTC), False),
+        # a night is complete when it is published
+        ("daily_sleep", datetime(2025, 3, 1, 9, 0, tzinfo=UTC), False),
+    ],
+)
+def test_a_day_still_in_progress_is_told_from_the_document_zone(
+    data_type: str, fetched: datetime, in_progress: bool
+) -> None:
+    doc = example_document(data_type, day=date(2025, 3, 1), seed=1)
+    if "timestamp" in doc:
+        doc["timestamp"] = "2025-03-01T04:00:00-08:00"
+    assert day_in_progress(data_type, doc, "2025-03-01", fetched) is in_progress
+
+
+def test_a_day_without_a_zone_is_over_only_where_it_ends_last() -> None:
+    doc = {"day": "2025-03-01"}
+    assert day_in_progress(
+        "daily_activity", doc, "2025-03-01", datetime(2025, 3, 2, 11, tzinfo=UTC)
+    )
+    assert not day_in_progress(
+        "daily_activity", doc, "2025-03-01", datetime(2025, 3, 2, 12, tzinfo=UTC)
     )
 
 
@@ -91,6 +163,7 @@ def test_too_little_history_gives_no_baseline() -> None:
 
 async def test_typed_columns_match_the_migrated_tables(db: asyncpg.Pool) -> None:
     common = {"user_id", "id", "day", "document", "content_hash", "fetched_at", "written_at"}
+    common |= {"quality", "in_progress"}
     for table, columns in COLUMNS.items():
         rows = await db.fetch(
             "SELECT column_name, data_type FROM information_schema.columns"
@@ -173,8 +246,8 @@ def _outcome(run: Callable[[], list[str]]) -> list[str] | str:
 
 def _checked(values: list[Any], low: float | None, high: float | None) -> list[str]:
     checker = _Checker()
-    checker._values("x", values, low, high)
-    return checker.problems
+    checker._values("x", "x", values, low, high)
+    return list(checker.notes.values())
 
 
 _SERIES_VALUE = st.one_of(
@@ -214,7 +287,7 @@ def test_series_items_with_and_without_nulls_are_judged_as_before(
     def judged() -> list[str]:
         checker = _Checker()
         checker.series(doc, "x", low=low, high=high)
-        return checker.problems
+        return list(checker.notes.values())
 
     def before() -> list[str]:
         kept = [v for v in items if v is not None]
@@ -227,8 +300,21 @@ def test_heartrate_stamp_off_its_day_in_the_middle_is_still_named() -> None:
     doc = example_document("heartrate", day=date(2025, 3, 1), seed=2)
     middle = len(doc["rows"]) // 2
     doc["rows"][middle]["timestamp"] = "2025-03-02T00:00:00+00:00"
-    with pytest.raises(ValidationError, match=rf"rows\[{middle}\]: timestamp 2025-03-02"):
-        validate(_record("heartrate", doc))
+    _, notes = validate(_record("heartrate", doc))
+    assert set(notes) == {f"rows[{middle}].timestamp", f"rows[{middle}].timestamp_unix"}
+    assert notes[f"rows[{middle}].timestamp"] == (
+        "timestamp 2025-03-02T00:00:00+00:00 is not on the UTC day 2025-03-01"
+    )
+
+
+def test_implausible_heart_rates_are_flagged_and_left_out_of_the_columns() -> None:
+    doc = example_document("heartrate", day=date(2025, 3, 1), seed=2)
+    doc["rows"][5]["bpm"] = 900
+    key, notes = validate(_record("heartrate", doc))
+    assert notes == {"rows[5].bpm": "rows[5].bpm=900 is outside 20-300"}
+    row = to_row("heartrate", USER, key, doc, "{}", b"", FETCHED, notes)
+    plausible = [r["bpm"] for i, r in enumerate(doc["rows"]) if i != 5]
+    assert row.typed[2] == max(plausible) and row.typed[0] == len(doc["rows"])
 
 
 @pytest.mark.parametrize(
