@@ -21,7 +21,7 @@ from gateway.deps import Services
 from gateway.errors import install_error_handlers
 from gateway.headers import SecurityHeaders
 from gateway.metrics import MetricsMiddleware, track_pool
-from gateway.routes import accounts, dashboard, data, export, oauth, ops, trends
+from gateway.routes import accounts, dashboard, data, export, oauth, ops, sessions, trends
 from gateway.security.passwords import Passwords
 from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
@@ -182,7 +182,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (ops, accounts, oauth, dashboard, data, trends, export):
+    for module in (ops, accounts, sessions, oauth, dashboard, data, trends, export):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

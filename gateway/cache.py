@@ -29,7 +29,9 @@ class UserCache:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self.listening = False
-        self._users: dict[UUID, float] = {}
+        self._users: dict[UUID, tuple[float, int]] = {}
+        """User id -> (expiry, token version): the account exists and accepts tokens of this
+        version; a logout or password change anywhere drops it through NOTIFY."""
         self._dashboards: dict[UUID, tuple[float, date, bytes]] = {}
         self.loading: dict[UUID, asyncio.Future[bytes]] = {}
         """Dashboards being computed: concurrent misses for one user share one query."""
@@ -41,14 +43,17 @@ class UserCache:
     def enabled(self) -> bool:
         return self.listening and self.ttl_s > 0
 
-    def user_known(self, user_id: UUID) -> bool:
-        expiry = self._users.get(user_id)
-        return self.enabled and expiry is not None and expiry > time.monotonic()
+    def token_version(self, user_id: UUID) -> int | None:
+        """The cached token version of an existing account, or None (not cached)."""
+        entry = self._users.get(user_id)
+        if not self.enabled or entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
 
-    def remember_user(self, user_id: UUID, epoch: int) -> None:
+    def remember_user(self, user_id: UUID, version: int, epoch: int) -> None:
         if self.enabled and epoch == self.epoch:
             self._bound(self._users)
-            self._users[user_id] = self._expiry()
+            self._users[user_id] = (self._expiry(), version)
 
     def dashboard(self, user_id: UUID, as_of: date) -> bytes | None:
         entry = self._dashboards.get(user_id)

@@ -5,7 +5,7 @@ labelled with the name of the function that issued it.
 functions the gateway calls (`connection_status`, `refresh_sync_status`, ...) are measured
 without naming themselves. The label is the calling function's name, read from its code object
 at call time: the values are fixed by the code (`list_documents`, `render_dashboard`,
-`user_exists`, ...), never SQL text or user data; callers outside the project's packages are
+`token_version`, ...), never SQL text or user data; callers outside the project's packages are
 labelled `other`.
 
 What is timed is the query itself on a connection: for `pool.fetch(...)` and friends, the wait

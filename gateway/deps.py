@@ -14,8 +14,8 @@ from collector.tokens import OuraOAuthClient, TokenCipher
 from gateway.cache import UserCache
 from gateway.errors import ApiError
 from gateway.metrics import CACHE_HITS
-from gateway.repositories import users
-from gateway.security.access_tokens import InvalidAccessToken, read_access_token_with_expiry
+from gateway.repositories import sessions
+from gateway.security.access_tokens import InvalidAccessToken, read_access_claims
 from gateway.security.passwords import Passwords
 from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
@@ -34,7 +34,7 @@ class Services:
     cipher: TokenCipher | None
     export_pool: Any = None
     background: set[Any] = field(default_factory=set)
-    verified_tokens: dict[str, tuple[UUID, float]] = field(default_factory=dict)
+    verified_tokens: dict[str, tuple[UUID, float, int]] = field(default_factory=dict)
 
     def require_cipher(self) -> TokenCipher:
         if self.cipher is None:
@@ -54,30 +54,33 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False, description="The access token from POST /api/login")
 
 
-# Verified tokens → (user id, expiry): a repeat request with the same token skips the HMAC
-# check. Keyed by the exact token text, so only bytes that verified once are trusted; expiry is
-# still checked on every use.
+# Verified tokens -> (user id, expiry, version): a repeat request with the same token skips the
+# HMAC check. Keyed by the exact token text, so only bytes that verified once are trusted; expiry
+# and the account's token version are still checked on every use. The settings (and so the
+# secret) are fixed for the life of the process, which a secret rotation restarts.
 _VERIFIED_MAX = 100_000
 
 
-def _user_of_token(services: Services, token: str) -> UUID:
+def _claims_of_token(services: Services, token: str) -> tuple[UUID, int]:
     verified = services.verified_tokens
     cached = verified.get(token)
     if cached is not None and cached[1] > time.time():
-        return cached[0]
+        return cached[0], cached[2]
     secret = services.settings.jwt_secret.get_secret_value()
-    user_id, expires = read_access_token_with_expiry(token, secret=secret)
+    user_id, expires, version = read_access_claims(token, secret=secret)
     if len(verified) >= _VERIFIED_MAX:
         verified.clear()
-    verified[token] = (user_id, expires)
-    return user_id
+    verified[token] = (user_id, expires, version)
+    return user_id, version
 
 
 async def current_user_id(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> UUID:
-    """The authenticated user's id: a valid HS256 token whose user still exists."""
+    """The authenticated user's id: a valid HS256 token of an existing account, issued under
+    the account's current token version (no logout or password change since). The version
+    comes from the per-process cache, so a cached request costs no database round trip."""
     services: Services = request.app.state.services
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -85,18 +88,24 @@ async def current_user_id(
             401, "not_authenticated", "an Authorization: Bearer token is required", challenge
         )
     try:
-        user_id = _user_of_token(services, credentials.credentials)
+        user_id, claimed = _claims_of_token(services, credentials.credentials)
     except InvalidAccessToken as exc:
         raise ApiError(401, exc.code, exc.detail, challenge) from None
-    if services.cache.user_known(user_id):
+    current = services.cache.token_version(user_id)
+    if current is not None:
         CACHE_HITS.labels("user").inc()
-        return user_id
-    epoch = services.cache.epoch
-    if not await users.user_exists(services.pool, user_id):
+    else:
+        epoch = services.cache.epoch
+        current = await sessions.token_version(services.pool, user_id)
+        if current is None:
+            raise ApiError(
+                401, "invalid_token", "the access token's account no longer exists", challenge
+            )
+        services.cache.remember_user(user_id, current, epoch)
+    if claimed != current:
         raise ApiError(
-            401, "invalid_token", "the access token's account no longer exists", challenge
+            401, "token_revoked", "this session has ended (logout or password change)", challenge
         )
-    services.cache.remember_user(user_id, epoch)
     return user_id
 
 

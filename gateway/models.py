@@ -137,7 +137,8 @@ class TokenResponse(BaseModel):
                 {
                     "access_token": "eyJhbGciOiJIUzI1NiJ9...",
                     "token_type": "bearer",
-                    "expires_in": 86400,
+                    "expires_in": 900,
+                    "refresh_token": "q1J6...",
                 }
             ]
         }
@@ -145,6 +146,31 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+    refresh_token: str
+    """Single-use: POST /api/token/refresh answers a new pair (and spends this one)."""
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=BCRYPT_MAX_BYTES)
+
+    @field_validator("new_password")
+    @classmethod
+    def _password_bytes(cls, value: str) -> str:
+        if len(value.encode()) > BCRYPT_MAX_BYTES:
+            raise ValueError(f"at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
+        return value
+
+
+class SessionsEnded(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "signed_out"}]})
+    status: Literal["signed_out"] = "signed_out"
 
 
 class RegistrationAccepted(BaseModel):

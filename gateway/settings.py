@@ -37,7 +37,9 @@ class GatewaySettings(OuraOAuthSettings):
     """One log line per request; query strings are scrubbed of OAuth codes, states, tokens and
     emails, but the lines still say who asked for what, so they are off unless asked for."""
 
-    jwt_ttl_s: int = Field(default=86400, ge=60, validation_alias="JWT_TTL_S")
+    jwt_ttl_s: int = Field(default=900, ge=60, validation_alias="JWT_TTL_S")
+    """Access tokens are short-lived; a refresh token (GATEWAY_REFRESH_TTL_S) renews them."""
+    refresh_ttl_s: int = Field(default=30 * 86400, ge=300, validation_alias="GATEWAY_REFRESH_TTL_S")
     bcrypt_rounds: int = Field(default=12, ge=12, le=16, validation_alias="GATEWAY_BCRYPT_ROUNDS")
     oauth_state_ttl_s: int = Field(default=600, ge=30, validation_alias="GATEWAY_OAUTH_STATE_TTL_S")
     post_connect_redirect: str | None = Field(

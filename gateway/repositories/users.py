@@ -23,9 +23,10 @@ class User:
     username: str | None
     password_hash: str
     created_at: datetime
+    token_version: int
 
 
-_COLUMNS = "id, email, username, password_hash, created_at"
+_COLUMNS = "id, email, username, password_hash, created_at, token_version"
 
 
 def _user(row: Any) -> User | None:
@@ -67,8 +68,8 @@ async def find_by_login(conn: Any, login: str) -> User | None:
     return _user(row)
 
 
-async def user_exists(conn: Any, user_id: UUID) -> bool:
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id))
+async def set_password(conn: Any, user_id: UUID, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
 
 async def delete_user(conn: Any, user_id: UUID) -> bool:

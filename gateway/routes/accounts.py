@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from fastapi import APIRouter, Request, status
 
 from collector.tokens import forget_tokens
-from gateway.deps import CurrentUserId, Services, ServicesDep
+from gateway.deps import CurrentUserId, ServicesDep
 from gateway.errors import ApiError
 from gateway.metrics import LOGIN_FAILURES
 from gateway.models import (
@@ -19,30 +18,14 @@ from gateway.models import (
     UserCreate,
     UserPublic,
 )
-from gateway.repositories import users
+from gateway.repositories import sessions, users
 from gateway.repositories.notifications import notify_user_changed
 from gateway.routes import error_responses
-from gateway.security.access_tokens import create_access_token
-from gateway.security.password_policy import password_problem
+from gateway.routes.sessions import check_password, token_pair
 from gateway.security.throttle import client_address
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 log = logging.getLogger("gateway.accounts")
-
-
-async def check_password(
-    services: Services, password: str, email: str, username: str | None
-) -> None:
-    """422 for a common, breached or guessable password (checked in a thread: zxcvbn is CPU)."""
-    inputs = [email, email.split("@")[0], *([username] if username else [])]
-    problem = await asyncio.to_thread(
-        password_problem,
-        password,
-        min_score=services.settings.password_min_score,
-        user_inputs=inputs,
-    )
-    if problem is not None:
-        raise ApiError(422, "weak_password", f"body.password: {problem}")
 
 
 def _public(user: users.User) -> UserPublic:
@@ -83,8 +66,9 @@ async def register(
 
 @router.post("/login", responses=error_responses(400, 401, 413, 422, 429, 503))
 async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
-    """Exchange email (or username) and password for a bearer token. Failed logins slow down
-    the (account, address) pair that made them, not the account."""
+    """Exchange email (or username) and password for a short-lived bearer token and a
+    single-use refresh token. Failed logins slow down the (account, address) pair that made
+    them, not the account."""
     address = client_address(request, services.settings.trusted_proxy_hops)
     pool, throttle = services.pool, services.throttle
     await throttle.spend_login_budget(pool, address)
@@ -101,12 +85,10 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep) -> 
         LOGIN_FAILURES.labels("unknown_account" if user is None else "wrong_password").inc()
         raise ApiError(401, "invalid_credentials", "wrong email/username or password")
     await throttle.succeeded(pool, account=account, address=address)
-    token = create_access_token(
-        user.id,
-        secret=services.settings.jwt_secret.get_secret_value(),
-        ttl_s=services.settings.jwt_ttl_s,
+    refresh_token = await sessions.start(
+        pool, user_id=user.id, version=user.token_version, ttl_s=services.settings.refresh_ttl_s
     )
-    return TokenResponse(access_token=token, expires_in=services.settings.jwt_ttl_s)
+    return token_pair(services, user.id, user.token_version, refresh_token)
 
 
 @router.get("/me", responses=error_responses(401))

@@ -1,4 +1,6 @@
-"""Access tokens: JWT signed with HS256, 24 hours, subject = the user's id.
+"""Access tokens: JWT signed with HS256, short-lived (JWT_TTL_S, 15 minutes), subject = the
+user's id, `ver` = the account's token version when issued (a logout or a password change bumps
+it, which refuses every older token).
 
 Only HS256 is accepted when decoding, which rejects `alg: none` and algorithm-confusion tokens;
 `exp`, `iat` and `sub` are required."""
@@ -21,10 +23,11 @@ class InvalidAccessToken(Exception):
         self.detail = detail
 
 
-def create_access_token(user_id: UUID, *, secret: str, ttl_s: int) -> str:
+def create_access_token(user_id: UUID, *, secret: str, ttl_s: int, version: int = 0) -> str:
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
+        "ver": version,
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(seconds=ttl_s),
@@ -40,6 +43,13 @@ def read_access_token(token: str, *, secret: str) -> UUID:
 
 def read_access_token_with_expiry(token: str, *, secret: str) -> tuple[UUID, float]:
     """(user id, expiry as a UNIX time) of a valid token; raises InvalidAccessToken."""
+    user_id, expires, _ = read_access_claims(token, secret=secret)
+    return user_id, expires
+
+
+def read_access_claims(token: str, *, secret: str) -> tuple[UUID, float, int]:
+    """(user id, expiry as a UNIX time, token version) of a valid token; raises
+    InvalidAccessToken."""
     try:
         claims = jwt.decode(
             token,
@@ -54,6 +64,6 @@ def read_access_token_with_expiry(token: str, *, secret: str) -> tuple[UUID, flo
     except jwt.InvalidTokenError:
         raise InvalidAccessToken("invalid_token", "the access token is not valid") from None
     try:
-        return UUID(str(claims["sub"])), float(claims["exp"])
+        return UUID(str(claims["sub"])), float(claims["exp"]), int(claims.get("ver", 0))
     except (ValueError, TypeError):
         raise InvalidAccessToken("invalid_token", "the access token is not valid") from None

@@ -123,7 +123,9 @@ async def platform(
     simulator: SimulatorServer,
     tmp_path: Path,
 ) -> AsyncIterator[dict[str, Any]]:
-    ports = {name: _free_port() for name in ("gateway", "processor", "collector")}
+    ports = {
+        name: _free_port() for name in ("gateway", "gateway_metrics", "processor", "collector")
+    }
     sim = simulator.base_url
     # Consent redirects only to registered URIs: the gateway's callback, on its port.
     simulator.simulator.config.redirect_uris = (
@@ -137,7 +139,7 @@ async def platform(
         "PROCESSOR_GROUP_ID": f"e2e-{topics.topic_prefix}",
         "PROCESSOR_METRICS_PORT": str(ports["processor"]),
         "GATEWAY_PORT": str(ports["gateway"]),
-        "GATEWAY_METRICS_PORT": str(_free_port()),
+        "GATEWAY_METRICS_PORT": str(ports["gateway_metrics"]),
         "GATEWAY_HOST": "127.0.0.1",
         "COLLECTOR_METRICS_PORT": str(ports["collector"]),
         "COLLECTOR_METRICS_LINGER_S": "120",
@@ -292,7 +294,8 @@ async def test_collected_data_flows_through_every_component(
     assert any(t["user_id"] == user_id for t in trend_records)
     assert await _topic_records(topics, topics.topic_prefix + DLQ) == []
 
-    gateway_metrics = (await client.get("/metrics")).text
+    metrics_port = platform["ports"]["gateway_metrics"]
+    gateway_metrics = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
     assert _metric(gateway_metrics, "gateway_requests_total") > 0
     processor_port = platform["ports"]["processor"]
     processor_metrics = (await client.get(f"http://127.0.0.1:{processor_port}/metrics")).text

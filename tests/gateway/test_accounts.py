@@ -39,7 +39,11 @@ async def test_register_login_me(client: httpx.AsyncClient, db: asyncpg.Pool) ->
         response = await client.post("/api/login", json=body)
         assert response.status_code == 200, response.text
         token = response.json()
-        assert token["token_type"] == "bearer" and token["expires_in"] == 86400
+        assert (
+            token["token_type"] == "bearer"
+            and token["expires_in"] == 900
+            and token["refresh_token"]
+        )
         me = await client.get(
             "/api/me", headers={"Authorization": f"Bearer {token['access_token']}"}
         )

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from gateway.db import OTHER
+from gateway.metrics import render_metrics
 from tests.gateway.factories import days_back, insert_days, new_user
 
 METRIC = "gateway_db_query_duration_seconds"
@@ -83,6 +84,6 @@ async def test_metrics_endpoint_exports_query_latency_and_pool_limit(
     client: httpx.AsyncClient,
 ) -> None:
     await new_user(client)
-    text = (await client.get("/metrics")).text
+    text = render_metrics()[0].decode()
     assert f'{METRIC}_bucket{{le="0.0005",query="create_user"}}' in text
     assert "gateway_db_pool_connections_max" in text
