@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -115,40 +115,67 @@ class RawPublisher:
         """Send every document as one raw record, or as a quarantine record when it cannot be
         one, and wait for all acknowledgements. Raises PublishError if any send failed."""
         get(data_type)  # a clear KeyError for a type that does not exist: the caller's bug
-        if not documents:
-            return Published(0)
-        topic = raw_topic(data_type, self._settings.topic_prefix)
-        key = user_id.encode()
-        futures: list[asyncio.Future[Any]] = []
         refused: list[QuarantinedDocument] = []
+        key = user_id.encode()
+        records = (
+            (*self._record_of(user_id, data_type, d, fetched_at, endpoint, refused), key)
+            for d in documents
+        )
+        await self._send_and_wait(records, label=data_type)
+        published = len(documents) - len(refused)
+        self._account(user_id, data_type, published, refused)
+        return Published(published, tuple(refused))
+
+    async def send_all(self, records: Iterable[tuple[str, bytes, bytes]]) -> None:
+        """Send encoded (topic, value, key) records and wait for every acknowledgement."""
+        await self._send_and_wait(records, label="send")
+
+    def _record_of(
+        self,
+        user_id: str,
+        data_type: str,
+        document: dict[str, Any],
+        fetched_at: datetime,
+        endpoint: str,
+        refused: list[QuarantinedDocument],
+    ) -> tuple[str, bytes]:
+        """(topic, value) of the raw record of `document`, or of its quarantine record, which is
+        then added to `refused`."""
+        try:
+            value = encode_document(user_id, data_type, document, fetched_at, endpoint)
+            return raw_topic(data_type, self._settings.topic_prefix), value
+        except UNENCODABLE as exc:
+            held = quarantine(
+                user_id=user_id,
+                data_type=data_type,
+                document=document,
+                error=exc,
+                fetched_at=fetched_at,
+                endpoint=endpoint,
+            )
+            refused.append(held)
+            return self._quarantine_topic, encode_quarantine(held)
+
+    async def _send_and_wait(
+        self, records: Iterable[tuple[str, bytes, bytes]], *, label: str
+    ) -> None:
+        futures: list[asyncio.Future[Any]] = []
         failure: BaseException | None = None
         try:
-            for document in documents:
-                try:
-                    value = encode_document(user_id, data_type, document, fetched_at, endpoint)
-                    target = topic
-                except UNENCODABLE as exc:
-                    held = quarantine(
-                        user_id=user_id,
-                        data_type=data_type,
-                        document=document,
-                        error=exc,
-                        fetched_at=fetched_at,
-                        endpoint=endpoint,
-                    )
-                    refused.append(held)
-                    value = encode_quarantine(held)
-                    target = self._quarantine_topic
-                futures.append(await self._producer.send(target, value, key=key))
-        except Exception as exc:  # enqueueing; still wait for what was sent
+            for topic, value, key in records:
+                futures.append(await self._producer.send(topic, value, key=key))
+        except Exception as exc:  # encoding or enqueueing; still wait for what was sent
             failure = exc
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         failure = failure or next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:
             raise PublishError(
-                f"{data_type}: publishing failed: {type(failure).__name__}: {failure}"
+                f"{label}: publishing failed: {type(failure).__name__}: {failure}"
             ) from failure
-        published = len(documents) - len(refused)
+
+    def _account(
+        self, user_id: str, data_type: str, published: int, refused: list[QuarantinedDocument]
+    ) -> None:
         self.records_published += published
         self.records_quarantined += len(refused)
         DOCUMENTS_PUBLISHED.labels(data_type).inc(published)
@@ -165,15 +192,6 @@ class RawPublisher:
                     "reason": held.reason[:300],
                 },
             )
-        return Published(published, tuple(refused))
-
-    async def send_all(self, records: Sequence[tuple[str, bytes, bytes]]) -> None:
-        """Send encoded (topic, key, value) records and wait for every acknowledgement."""
-        futures = [await self._producer.send(t, v, key=k) for t, k, v in records]
-        outcomes = await asyncio.gather(*futures, return_exceptions=True)
-        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
-        if failure is not None:
-            raise PublishError(f"publishing failed: {type(failure).__name__}: {failure}")
 
 
 def encode_document(

@@ -103,7 +103,7 @@ async def requeue_quarantine(
     """Publish to its raw topic every quarantined document (fetched at or after `since`, of the
     types in `only`) that the current schema takes."""
     report = RequeueReport()
-    sendable: list[tuple[str, bytes, bytes]] = []
+    sendable: list[tuple[str, bytes, bytes]] = []  # topic, value, key
     for record in newest_copies(await read_quarantine(settings, report)):
         if (since and record.fetched_at < since) or (only and record.data_type not in only):
             continue
@@ -116,7 +116,7 @@ async def requeue_quarantine(
             report.still_refused += 1
             continue
         topic = raw_topic(record.data_type, settings.topic_prefix)
-        sendable.append((topic, record.user_id.encode(), value))
+        sendable.append((topic, value, record.user_id.encode()))
     await publisher.send_all(sendable)
     report.requeued = len(sendable)
     return report
