@@ -188,12 +188,12 @@ def from_avro(data_type: str, datum: Mapping[str, Any]) -> Json:
 def _inspect(value: Any, plan: _Plan, path: list[Any], out: list[list[Any]]) -> None:
     """Collects the keys the schema does not know into `out`, and refuses values that fastavro
     would write without complaint but not as sent: it truncates 72.5 into a long field and
-    writes true into a double as 1.0."""
+    writes true into a double as 1.0. (72.0 is the JSON number 72 and is taken.)"""
     if not isinstance(value, Mapping):
         raise TypeError(f"expected an object at {path or 'the document root'}, got {value!r:.40}")
     for name in plan.integers:
         number = value.get(name)
-        if number is not None and type(number) is not int:
+        if number is not None and not _is_integer(number):
             raise TypeError(f"{[*path, name]}: expected an integer, got {number!r:.40}")
     for name in plan.doubles:
         if isinstance(value.get(name), bool):
@@ -224,6 +224,10 @@ def _restore_unknown(document: Json, encoded: str) -> None:
             target[path[-1]] = value
         except (IndexError, KeyError, TypeError) as exc:
             raise ValueError(f"{UNKNOWN_FIELDS}: path {path!r} does not fit the document") from exc
+
+
+def _is_integer(value: Any) -> bool:
+    return type(value) is int or (type(value) is float and value.is_integer())
 
 
 # --- sample series ------------------------------------------------------------------------------
