@@ -25,7 +25,13 @@ from collector.oura import OuraClient
 from collector.publisher import PublishError, RawPublisher
 from collector.requeue import requeue_quarantine
 from collector.settings import CollectorSettings
-from collector.tokens import OuraOAuthClient, TokenCipher, TokenCipherError, rotate_all_tokens
+from collector.tokens import (
+    OuraOAuthClient,
+    TokenCipher,
+    TokenCipherError,
+    retry_revocations,
+    rotate_all_tokens,
+)
 from schemas.data_types import BY_NAME, DataType
 from schemas.logs import configure_logging
 from schemas.settings import DatabaseSettings, KafkaSettings
@@ -191,6 +197,10 @@ async def _main(args: argparse.Namespace, settings: CollectorSettings) -> int:
         serve_metrics(settings.collector_metrics_port)
         async with _collector(res) as collector:
             if args.command == "run":
+                # Grants a disconnect could not revoke: retried first, every run.
+                revoked, pending = await retry_revocations(res.pool, collector.oauth, res.cipher)
+                if revoked or pending:
+                    sys.stdout.write(f"revocations: {revoked} revoked, {pending} still pending\n")
                 report = await run_daily(collector, only=only)
             else:
                 users = await collector.active_users()

@@ -232,7 +232,7 @@ class ConnectionPublic(BaseModel):
             ]
         }
     )
-    status: Literal["active", "needs_reauth", "revoked", "none"]
+    status: Literal["active", "needs_reauth", "revoked", "revoke_pending", "none"]
     scopes: list[str] = Field(default_factory=list)
     connected_at: datetime | None = None
     expires_at: datetime | None = None
@@ -268,7 +268,7 @@ class RefreshResult(BaseModel):
 
 class Disconnected(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "disconnected"}]})
-    status: Literal["disconnected"]
+    status: Literal["disconnected", "revoke_pending"]
 
 
 class TrendPoint(BaseModel):

@@ -20,6 +20,7 @@ from collector.tokens._store import (
     get_access_token,
     refresh_now,
     refresh_rejected,
+    retry_revocations,
     rotate_all_tokens,
     store_grant,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "get_access_token",
     "refresh_now",
     "refresh_rejected",
+    "retry_revocations",
     "rotate_all_tokens",
     "store_grant",
 ]

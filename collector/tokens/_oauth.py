@@ -138,15 +138,17 @@ class OuraOAuthClient:
             {"grant_type": "refresh_token", "refresh_token": refresh_token}
         )
 
-    async def revoke(self, access_token: str) -> None:
-        """Revoke at Oura. Raises OAuthError when Oura refused or could not be reached."""
+    async def revoke(self, token: str) -> None:
+        """Revoke a token (access or refresh) at Oura. Raises OAuthError unless Oura answered
+        2xx: a 401 or 404 means the request never reached a revocation (our credentials, the
+        URL), not that the grant is gone (RFC 7009 answers 200 for an unknown token)."""
         try:
             response = await self._http.post(
-                self._settings.oura_revoke_url, params={"access_token": access_token}
+                self._settings.oura_revoke_url, params={"access_token": token}
             )
         except httpx.HTTPError as exc:
             raise OAuthError(f"revoke failed: {type(exc).__name__}", retryable=True) from None
-        if response.status_code >= 400 and response.status_code not in (401, 404):
+        if response.status_code >= 300:
             raise OAuthError(
                 f"revoke answered HTTP {response.status_code}",
                 retryable=response.status_code >= 500,

@@ -276,18 +276,47 @@ def _after_failure(
 
 async def forget_tokens(
     pool: Any, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
-) -> None:
-    """Disconnect: revoke at Oura (best effort) and delete the stored tokens."""
+) -> bool:
+    """Disconnect: revoke both tokens at Oura, then delete them. When Oura cannot be reached or
+    refuses, the connection stays `revoke_pending` with its tokens (encrypted) and the
+    collector's next run tries again; deleting them would leave the grant alive at Oura with
+    nothing left to revoke it with. True when the grant is gone and the tokens deleted."""
     row = await pool.fetchrow(
-        "SELECT access_token_ciphertext FROM oauth_tokens WHERE user_id = $1", user_id
+        "SELECT access_token_ciphertext, refresh_token_ciphertext FROM oauth_tokens "
+        "WHERE user_id = $1",
+        user_id,
     )
     if row is None:
-        return
+        return True
     try:
-        await oauth.revoke(cipher.decrypt(row["access_token_ciphertext"]))
+        # The refresh token first: it is what keeps the grant alive.
+        for column in ("refresh_token_ciphertext", "access_token_ciphertext"):
+            if row[column] is not None:
+                await oauth.revoke(cipher.decrypt(row[column]))
     except (OAuthError, TokenCipherError) as exc:
-        log.warning("oura revoke failed; deleting tokens anyway", extra={"error": str(exc)})
+        log.warning(
+            "oura revoke failed; retried by the next collector run", extra={"error": str(exc)}
+        )
+        await pool.execute(
+            "UPDATE oauth_tokens SET status = 'revoke_pending', last_error = $2, "
+            "updated_at = now() WHERE user_id = $1",
+            user_id,
+            f"revoke failed: {exc}"[:500],
+        )
+        return False
     await pool.execute("DELETE FROM oauth_tokens WHERE user_id = $1", user_id)
+    return True
+
+
+async def retry_revocations(
+    pool: Any, oauth: OuraOAuthClient, cipher: TokenCipher
+) -> tuple[int, int]:
+    """Revoke the grants of connections left `revoke_pending`: (revoked, still pending)."""
+    rows = await pool.fetch("SELECT user_id FROM oauth_tokens WHERE status = 'revoke_pending'")
+    revoked = 0
+    for row in rows:
+        revoked += await forget_tokens(pool, row["user_id"], oauth, cipher)
+    return revoked, len(rows) - revoked
 
 
 async def rotate_all_tokens(pool: Any, cipher: TokenCipher) -> int:

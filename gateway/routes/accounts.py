@@ -103,8 +103,16 @@ async def read_me(user_id: CurrentUserId, services: ServicesDep) -> UserPublic:
 async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> AccountDeleted:
     """Erase the account: revoke the Oura grant, then delete the user, their tokens, cursors,
     trends and every row of their data (one cascading delete)."""
-    if services.cipher is not None:
-        await forget_tokens(services.pool, user_id, services.oauth, services.cipher)
+    if services.cipher is not None and not await forget_tokens(
+        services.pool, user_id, services.oauth, services.cipher
+    ):
+        # Erasing now would delete the only means of revoking a grant that is still alive.
+        raise ApiError(
+            503,
+            "oura_revoke_pending",
+            "Oura could not confirm revoking its access; nothing was erased, try again later",
+            {"Retry-After": "60"},
+        )
     async with services.pool.acquire() as conn, conn.transaction():
         deleted = await users.delete_user(conn, user_id)
         await notify_user_changed(conn, user_id)

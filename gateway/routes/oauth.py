@@ -203,12 +203,15 @@ async def read_connection(user_id: CurrentUserId, services: ServicesDep) -> Conn
 
 @router.delete("/oauth/connection", responses=error_responses(401, 404, 503))
 async def disconnect(user_id: CurrentUserId, services: ServicesDep) -> Disconnected:
-    """Revoke the grant at Oura and forget the tokens. Collected data stays (DELETE /api/me
-    erases it)."""
+    """Revoke the grant at Oura (refresh and access token) and forget the tokens. When Oura
+    cannot confirm, the answer is `revoke_pending` and the collector retries. Collected data
+    stays (DELETE /api/me erases it)."""
     cipher = services.require_cipher()
     if await connection_status(services.pool, user_id) is None:
         raise ApiError(404, "not_connected", "Oura is not connected")
-    await forget_tokens(services.pool, user_id, services.oauth, cipher)
+    revoked = await forget_tokens(services.pool, user_id, services.oauth, cipher)
     await notify_user_changed(services.pool, user_id)
     services.cache.invalidate(user_id)
-    return Disconnected(status="disconnected")
+    # Not collected any more either way; a grant Oura did not confirm revoking stays
+    # `revoke_pending` and the collector's next run revokes it.
+    return Disconnected(status="disconnected" if revoked else "revoke_pending")

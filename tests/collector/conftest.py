@@ -22,7 +22,13 @@ from tests.collector.helpers import TODAY
 @pytest.fixture
 def sim_config() -> SimulatorConfig:
     """Override in a test module for other paging, users or history."""
-    return SimulatorConfig(users=3, today=TODAY, history_days=400, page_size=50)
+    return SimulatorConfig(
+        users=3,
+        today=TODAY,
+        history_days=400,
+        page_size=50,
+        redirect_uris=("http://127.0.0.1:9/callback",),  # the settings' OURA_REDIRECT_URI
+    )
 
 
 @pytest.fixture
