@@ -80,6 +80,8 @@ class SimulatorProcess:
                 *args,
             ],
             cwd=ROOT,
+            # The simulator starts in development only.
+            env={**os.environ, "ENVIRONMENT": "development"},
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30

@@ -130,6 +130,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ports = {"gateway": _free_port(), "processor": _free_port()}
     env = {
         **os.environ,
+        "ENVIRONMENT": "development",
+        "GATEWAY_METRICS_PORT": "0",
         "DB_NAME": BENCH_DB,
         "KAFKA_TOPIC_PREFIX": prefix,
         "PROCESSOR_GROUP_ID": f"freshness-{prefix}",

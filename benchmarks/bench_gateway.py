@@ -218,6 +218,8 @@ def start_gateway(
         "DB_NAME": BENCH_DB,
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
+        # Metrics have their own port; 0 serves none, so runs never clash over it.
+        "GATEWAY_METRICS_PORT": "0",
         "GATEWAY_WORKERS": str(workers),
         "GATEWAY_DB_POOL_MAX": "10",
     }
