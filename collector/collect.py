@@ -193,7 +193,7 @@ class Collector:
             await cursors.record_success(
                 self.pool, user_id, data_type.name, first_day, last_day, outcome.documents
             )
-            LAST_SUCCESS.labels(str(user_id), data_type.name).set(time.time())
+            LAST_SUCCESS.labels(data_type.name).set(time.time())
         else:
             WINDOW_FAILURES.labels(data_type.name).inc()
             await cursors.record_failure(

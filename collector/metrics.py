@@ -39,8 +39,9 @@ TOKEN_REFRESH_FAILURES = Counter(
 )
 LAST_SUCCESS = Gauge(
     "collector_last_success_timestamp_seconds",
-    "Unix time of the last successful collection per user and data type",
-    ["user_id", "data_type"],
+    "Unix time of the last successful collection per data type (never per user: metrics carry no"
+    " user ids; who is behind is in collection_cursors)",
+    ["data_type"],
 )
 RATE_LIMIT_WAIT_SECONDS = Counter(
     "collector_rate_limit_wait_seconds_total",
