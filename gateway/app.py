@@ -9,12 +9,15 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector.tokens import OuraOAuthClient, TokenCipher
+from gateway import pages
 from gateway.cache import InvalidationListener, UserCache
 from gateway.db import TimedPool
 from gateway.deps import Services
@@ -33,8 +36,10 @@ log = logging.getLogger("gateway")
 DESCRIPTION = """Own your Oura Ring data.
 
 Register and log in for a bearer token (`POST /api/register`, `POST /api/login`), connect Oura
-(`GET /api/oauth/authorize`), then read every collected data type, trends, a dashboard summary or a
-full export. Every error has the shape `{"detail": "...", "code": "..."}`."""
+(`GET /api/oauth/authorize` answers a link to open in a browser, which signs in as the same
+account before Oura's consent; people can use the web pages at `/` for all of it), then read
+every collected data type, trends, a dashboard summary or a full export.
+Every error has the shape `{"detail": "...", "code": "..."}`."""
 
 
 class BodySizeLimit:
@@ -184,6 +189,8 @@ def create_app(
     install_error_handlers(app)
     for module in (ops, accounts, sessions, oauth, dashboard, data, trends, export):
         app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(pages.__file__).parent.parent / "static"))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware)

@@ -74,6 +74,20 @@ def _claims_of_token(services: Services, token: str) -> tuple[UUID, int]:
     return user_id, version
 
 
+async def current_token_version(services: Services, user_id: UUID) -> int | None:
+    """The account's token version from the per-process cache (dropped on every replica through
+    NOTIFY), else the database; None when the account does not exist."""
+    current = services.cache.token_version(user_id)
+    if current is not None:
+        CACHE_HITS.labels("user").inc()
+        return current
+    epoch = services.cache.epoch
+    current = await sessions.token_version(services.pool, user_id)
+    if current is not None:
+        services.cache.remember_user(user_id, current, epoch)
+    return current
+
+
 async def current_user_id(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -91,17 +105,11 @@ async def current_user_id(
         user_id, claimed = _claims_of_token(services, credentials.credentials)
     except InvalidAccessToken as exc:
         raise ApiError(401, exc.code, exc.detail, challenge) from None
-    current = services.cache.token_version(user_id)
-    if current is not None:
-        CACHE_HITS.labels("user").inc()
-    else:
-        epoch = services.cache.epoch
-        current = await sessions.token_version(services.pool, user_id)
-        if current is None:
-            raise ApiError(
-                401, "invalid_token", "the access token's account no longer exists", challenge
-            )
-        services.cache.remember_user(user_id, current, epoch)
+    current = await current_token_version(services, user_id)
+    if current is None:
+        raise ApiError(
+            401, "invalid_token", "the access token's account no longer exists", challenge
+        )
     if claimed != current:
         raise ApiError(
             401, "token_revoked", "this session has ended (logout or password change)", challenge

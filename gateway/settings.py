@@ -45,6 +45,17 @@ class GatewaySettings(OuraOAuthSettings):
     post_connect_redirect: str | None = Field(
         default=None, validation_alias="GATEWAY_POST_CONNECT_REDIRECT"
     )
+    oura_pkce: bool = Field(default=True, validation_alias="OURA_PKCE")
+    """PKCE (S256) on the authorization request and the code exchange. Oura's documentation
+    does not say whether its endpoints check it; turn it off if its token endpoint refuses the
+    `code_verifier` field."""
+    web_session_ttl_s: int = Field(
+        default=8 * 3600, ge=300, validation_alias="GATEWAY_WEB_SESSION_TTL_S"
+    )
+    """How long a browser stays signed in; signing out, the API's logout and a password change
+    end it sooner."""
+    grafana_url: str | None = Field(default=None, validation_alias="GRAFANA_URL")
+    """The pages link to the dashboards when set."""
     backfill_on_connect: bool = Field(default=False, validation_alias="GATEWAY_BACKFILL_ON_CONNECT")
     backfill_days: int = Field(default=90, ge=1, validation_alias="GATEWAY_BACKFILL_DAYS")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local platform and its tests need, only when missing:
 # OpenJDK 17 and Maven (the Kafka broker), PostgreSQL 15, Prometheus (promtool and a real
-# Prometheus for the dashboard tests), wrk (benchmarks). Idempotent: does nothing when all are there.
+# Prometheus for the dashboard tests), wrk (benchmarks), Chromium and its driver (the gateway's
+# browser tests drive these binaries; nothing is downloaded at test time). Idempotent: does nothing when all are there.
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
@@ -10,6 +11,8 @@ command -v mvn >/dev/null || need+=(maven)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 command -v wrk >/dev/null || need+=(wrk)  # the gateway benchmark's load generator
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]}" >&2

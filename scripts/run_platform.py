@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -117,9 +118,36 @@ def _ok(url: str) -> bool:
     return httpx.get(url, timeout=2).status_code == 200
 
 
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _csrf(page: httpx.Response) -> str:
+    match = _CSRF.search(page.text)
+    if match is None:
+        raise Failure(f"no form on {page.url}: {page.status_code}")
+    return match.group(1)
+
+
+def _connect_in_browser(browser: httpx.Client) -> None:
+    """What a person does: sign in on the gateway's pages, press "Connect Oura", consent at
+    Oura (the simulator approves at once) and come back to the callback in the same browser."""
+    signin = browser.get("/signin")
+    signed_in = browser.post(
+        "/signin",
+        data={"csrf_token": _csrf(signin), "login": DEMO_EMAIL, "password": DEMO_PASSWORD},
+    )
+    if signed_in.status_code != 303:
+        raise Failure(f"demo sign-in failed: {signed_in.status_code}")
+    connect = browser.post("/connect", data={"csrf_token": _csrf(browser.get("/connection"))})
+    consent = httpx.get(connect.headers["location"], timeout=30)
+    callback = browser.get(consent.headers["location"])
+    if callback.status_code >= 400:
+        raise Failure(f"OAuth callback failed: {callback.status_code} {callback.text}")
+
+
 def connect_demo_account(gateway: str) -> tuple[str, str]:
     """Register (or log in) the demo account and connect it to the simulator through the
-    gateway's OAuth flow. Returns (user id, JWT)."""
+    gateway's pages and OAuth flow. Returns (user id, JWT)."""
     with httpx.Client(base_url=gateway, timeout=30) as client:
         client.post("/api/register", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
         login = client.post("/api/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
@@ -131,14 +159,9 @@ def connect_demo_account(gateway: str) -> tuple[str, str]:
         status = client.get("/api/connection", headers=auth)
         if status.status_code == 200 and status.json().get("status") == "active":
             return user_id, token
-        authorize = client.get(
-            "/api/oauth/authorize", headers={**auth, "Accept": "application/json"}
-        )
-        url = authorize.json()["authorization_url"]
-        # The simulator's consent page approves at once and redirects to the gateway callback.
-        callback = httpx.get(url, follow_redirects=True, timeout=30)
-        if callback.status_code >= 400:
-            raise Failure(f"OAuth callback failed: {callback.status_code} {callback.text}")
+    with httpx.Client(base_url=gateway, timeout=30) as browser:
+        _connect_in_browser(browser)
+    with httpx.Client(base_url=gateway, timeout=30) as client:
         status = client.get("/api/connection", headers=auth)
         if status.json().get("status") != "active":
             raise Failure(f"the demo account is not connected: {status.text}")
@@ -166,10 +189,11 @@ def banner(gateway: str, elapsed: float) -> None:
     )
     lines = [
         "",
-        f"myHealth is ready ({elapsed:.0f}s). Gateway: {gateway}  (API docs: {gateway}/docs)",
+        f"myHealth is ready ({elapsed:.0f}s). Open {gateway}/ in a browser",
         f"Demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}  (connected to the Oura simulator)",
+        f"Pages: {gateway}/connection  {gateway}/data   API docs: {gateway}/docs",
         "",
-        "Try:",
+        "Or the API:",
         f"  {token_cmd}",
         f'  curl -s {gateway}/api/dashboard -H "Authorization: Bearer $TOKEN"',
         f'  curl -s "{gateway}/api/sleep?start_date=$(date -d "-7 days" +%F)" '

@@ -111,7 +111,20 @@ def oauth_router(sim: Simulator) -> APIRouter:
                     "state": state,
                 },
             )
-        code, granted = sim.authorize(login, config.client_id, redirect_uri, requested)
+        challenge = q.get("code_challenge")
+        if challenge is not None and q.get("code_challenge_method") != "S256":
+            # `plain` would hand the verifier to whoever reads the authorization URL.
+            return _redirect(
+                target,
+                {
+                    "error": "invalid_request",
+                    "error_description": "code_challenge_method must be S256.",
+                    "state": state,
+                },
+            )
+        code, granted = sim.authorize(
+            login, config.client_id, redirect_uri, requested, code_challenge=challenge
+        )
         log.info("authorization approved", extra={"user": login, "scopes": sorted(granted)})
         return _redirect(target, {"code": code, "state": state})
 
@@ -132,7 +145,11 @@ def oauth_router(sim: Simulator) -> APIRouter:
                 if not credential:
                     raise OAuthFailure(400, "invalid_request", "code is required.")
                 access, refresh, grant = sim.tokens.exchange_code(
-                    credential, config.client_id, fields.get("redirect_uri"), now
+                    credential,
+                    config.client_id,
+                    fields.get("redirect_uri"),
+                    now,
+                    code_verifier=fields.get("code_verifier"),
                 )
             elif grant_type == "refresh_token":
                 if not credential:

@@ -163,11 +163,18 @@ class Simulator:
     # -- OAuth ------------------------------------------------------------------------------
 
     def authorize(
-        self, login: str, client_id: str, redirect_uri: str | None, requested: Iterable[str]
+        self,
+        login: str,
+        client_id: str,
+        redirect_uri: str | None,
+        requested: Iterable[str],
+        code_challenge: str | None = None,
     ) -> tuple[str, frozenset[str]]:
         """The consent screen: returns a code and the scopes actually granted."""
         granted = frozenset(requested) & self.consent_scopes(login)
-        code = self.tokens.new_code(login, client_id, redirect_uri, granted, self.clock.timestamp())
+        code = self.tokens.new_code(
+            login, client_id, redirect_uri, granted, self.clock.timestamp(), code_challenge
+        )
         return code, granted
 
     def issue_tokens(self, login: str, scopes: Iterable[str] | None = None) -> dict[str, Any]:

@@ -6,6 +6,9 @@ only in memory and never logged."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 import threading
 from collections import Counter
@@ -55,6 +58,14 @@ class AuthCode:
     scopes: frozenset[str]
     expires_at: float
     used: bool = False
+    code_challenge: str | None = None
+    """PKCE S256 challenge of the authorization request; the exchange must bring its verifier."""
+
+
+def _s256(verifier: str) -> str:
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
 
 
 @dataclass(slots=True)
@@ -90,11 +101,17 @@ class TokenStore:
         redirect_uri: str | None,
         scopes: frozenset[str],
         now: float,
+        code_challenge: str | None = None,
     ) -> str:
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._codes[code] = AuthCode(
-                login, client_id, redirect_uri, scopes, now + self.code_ttl_s
+                login,
+                client_id,
+                redirect_uri,
+                scopes,
+                now + self.code_ttl_s,
+                code_challenge=code_challenge,
             )
         return code
 
@@ -114,7 +131,12 @@ class TokenStore:
             return None
 
     def exchange_code(
-        self, code: str, client_id: str, redirect_uri: str | None, now: float
+        self,
+        code: str,
+        client_id: str,
+        redirect_uri: str | None,
+        now: float,
+        code_verifier: str | None = None,
     ) -> tuple[str, str, Grant]:
         with self._lock:
             record = self._codes.get(code)
@@ -130,6 +152,12 @@ class TokenStore:
                 )
             if record.redirect_uri is not None and record.redirect_uri != redirect_uri:
                 raise self._fail("invalid_grant", "redirect_uri does not match the authorization.")
+            if record.code_challenge is not None and not (
+                code_verifier and hmac.compare_digest(_s256(code_verifier), record.code_challenge)
+            ):
+                # RFC 7636 4.6: a missing or wrong verifier is invalid_grant; the code stays
+                # unused, as a request from whoever intercepted it must not burn it either.
+                raise self._fail("invalid_grant", "PKCE verification failed.")
             record.used = True
             grant = Grant(secrets.token_hex(8), record.login, client_id, record.scopes)
             return (*self._issue(grant, now), grant)

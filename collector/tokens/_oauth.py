@@ -107,8 +107,11 @@ class OuraOAuthClient:
     ) -> None:
         await self.aclose()
 
-    def authorization_url(self, state: str, scopes: list[str] | None = None) -> str:
-        """Where to send the browser; Oura redirects back with `code` and `state`."""
+    def authorization_url(
+        self, state: str, scopes: list[str] | None = None, *, code_challenge: str | None = None
+    ) -> str:
+        """Where to send the browser; Oura redirects back with `code` and `state`. With a PKCE
+        `code_challenge` (S256), the exchange must bring its verifier."""
         wanted = (
             scopes
             if scopes is not None
@@ -121,17 +124,20 @@ class OuraOAuthClient:
             "state": state,
             "scope": " ".join(wanted),
         }
+        if code_challenge is not None:
+            query |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
         separator = "&" if "?" in self._settings.oura_authorize_url else "?"
         return f"{self._settings.oura_authorize_url}{separator}{urlencode(query)}"
 
-    async def exchange_code(self, code: str) -> TokenGrant:
-        return await self._token_request(
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": self._settings.oura_redirect_uri,
-            }
-        )
+    async def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenGrant:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self._settings.oura_redirect_uri,
+        }
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
+        return await self._token_request(form)
 
     async def refresh(self, refresh_token: str) -> TokenGrant:
         return await self._token_request(

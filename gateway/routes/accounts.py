@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, Request, status
 
 from collector.tokens import forget_tokens
-from gateway.deps import CurrentUserId, ServicesDep
+from gateway.deps import CurrentUserId, Services, ServicesDep
 from gateway.errors import ApiError
 from gateway.metrics import LOGIN_FAILURES
 from gateway.models import (
@@ -69,26 +69,38 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep) -> 
     """Exchange email (or username) and password for a short-lived bearer token and a
     single-use refresh token. Failed logins slow down the (account, address) pair that made
     them, not the account."""
+    user = await verify_login(services, request, body.login, body.password)
+    refresh_token = await sessions.start(
+        services.pool,
+        user_id=user.id,
+        version=user.token_version,
+        ttl_s=services.settings.refresh_ttl_s,
+    )
+    return token_pair(services, user.id, user.token_version, refresh_token)
+
+
+async def verify_login(
+    services: Services, request: Request, login: str, password: str
+) -> users.User:
+    """The account whose password this is, under the login throttles (shared by the API's
+    login and the sign-in page); raises ApiError 401/429."""
     address = client_address(request, services.settings.trusted_proxy_hops)
     pool, throttle = services.pool, services.throttle
     await throttle.spend_login_budget(pool, address)
-    user = await users.find_by_login(pool, body.login)
+    user = await users.find_by_login(pool, login)
     # Email and username of one account share one count.
-    account = str(user.id) if user is not None else body.login.lower()
+    account = str(user.id) if user is not None else login.lower()
     await throttle.check(pool, account=account, address=address)
     # One bcrypt verification whether or not the account exists (see Passwords.verify).
     valid = await services.passwords.verify(
-        body.password, user.password_hash if user is not None else None
+        password, user.password_hash if user is not None else None
     )
     if user is None or not valid:
         await throttle.failed(pool, account=account, address=address)
         LOGIN_FAILURES.labels("unknown_account" if user is None else "wrong_password").inc()
         raise ApiError(401, "invalid_credentials", "wrong email/username or password")
     await throttle.succeeded(pool, account=account, address=address)
-    refresh_token = await sessions.start(
-        pool, user_id=user.id, version=user.token_version, ttl_s=services.settings.refresh_ttl_s
-    )
-    return token_pair(services, user.id, user.token_version, refresh_token)
+    return user
 
 
 @router.get("/me", responses=error_responses(401))

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from collector.tokens import (
-    InvalidGrant,
     NeedsReauth,
     NotConnected,
     OAuthError,
     connection_status,
     forget_tokens,
     refresh_now,
-    store_grant,
 )
-from gateway.backfill import start_backfill
-from gateway.deps import CurrentUserId, Services, ServicesDep
+from gateway.deps import CurrentUserId, ServicesDep
 from gateway.errors import ApiError
 from gateway.models import (
     AuthorizationUrl,
@@ -31,25 +27,16 @@ from gateway.models import (
     Disconnected,
     RefreshResult,
 )
-from gateway.repositories import oauth_states
+from gateway.oura_connect import connect_link, finish_connect
 from gateway.repositories.notifications import notify_user_changed
 from gateway.routes import error_responses
-from gateway.security.oauth_state import (
-    InvalidState,
-    StateClaims,
-    new_nonce,
-    read_state,
-    sign_state,
-)
+from gateway.web_session import CONNECT_COOKIE, clear_connect_cookie, session_of
 
 router = APIRouter(prefix="/api", tags=["oura connection"])
 log = logging.getLogger("gateway.oauth")
 
-_STATE_PROBLEMS = {
-    oauth_states.StateProblem.USED: ("state_used", "this OAuth state was already used"),
-    oauth_states.StateProblem.EXPIRED: ("state_expired", "the OAuth state has expired"),
-    oauth_states.StateProblem.UNKNOWN: ("invalid_state", "the OAuth state is not known"),
-}
+# The page an API client's connect link opens (gateway/pages/connect.py).
+CONNECT_PAGE = "/connect/oura"
 
 
 def _wants_json(request: Request, format: str | None) -> bool:
@@ -63,7 +50,7 @@ def _wants_json(request: Request, format: str | None) -> bool:
     "/oauth/authorize",
     response_model=AuthorizationUrl,
     responses={
-        302: {"description": "Redirect to Oura's consent page"},
+        302: {"description": "Redirect to the gateway's connect page"},
         **error_responses(401, 422, 503),
     },
 )
@@ -76,38 +63,15 @@ async def authorize(
         Query(description="json: answer {authorization_url}; default: by the Accept header"),
     ] = None,
 ) -> Response:
-    """Start connecting Oura: a redirect to Oura's consent page (or its URL as JSON when the
-    client asks for JSON). The `state` is signed, bound to this user, single-use and expires in
-    10 minutes."""
+    """Start connecting Oura: a link (or a redirect) to the gateway's connect page, to open in
+    a browser. That page has the browser sign in as this same account, then sends it to Oura's
+    consent; the callback completes only in that browser. The link expires in 10 minutes."""
     services.require_cipher()
-    settings = services.settings
-    claims = StateClaims(
-        nonce=new_nonce(),
-        user_id=user_id,
-        expires_at=datetime.now(UTC) + timedelta(seconds=settings.oauth_state_ttl_s),
-    )
-    await oauth_states.create_state(
-        services.pool, nonce=claims.nonce, user_id=user_id, expires_at=claims.expires_at
-    )
-    state = sign_state(claims, secret=settings.jwt_secret.get_secret_value())
-    url = services.oauth.authorization_url(state)
+    page = urljoin(services.settings.oura_redirect_uri, CONNECT_PAGE)
+    url = connect_link(services, user_id, page)
     if _wants_json(request, format):
         return JSONResponse({"authorization_url": url}, headers={"Cache-Control": "no-store"})
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
-
-
-async def _claim_state(services: Services, state: str) -> StateClaims:
-    try:
-        claims = read_state(state, secret=services.settings.jwt_secret.get_secret_value())
-    except InvalidState as exc:
-        raise ApiError(400, exc.code, exc.detail) from None
-    problem = await oauth_states.consume_state(
-        services.pool, nonce=claims.nonce, user_id=claims.user_id
-    )
-    if problem is not None:
-        code, detail = _STATE_PROBLEMS[problem]
-        raise ApiError(400, code, detail)
-    return claims
 
 
 @router.get(
@@ -115,47 +79,45 @@ async def _claim_state(services: Services, state: str) -> StateClaims:
     response_model=ConnectResult,
     responses={
         302: {"description": "Redirect to GATEWAY_POST_CONNECT_REDIRECT when configured"},
-        **error_responses(400, 422, 502, 503),
+        303: {"description": "Redirect to the connection page when a browser asks for HTML"},
+        **error_responses(400, 403, 422, 502, 503),
     },
 )
 async def callback(
+    request: Request,
     services: ServicesDep,
     state: Annotated[str | None, Query(max_length=1024)] = None,
     code: Annotated[str | None, Query(max_length=2048)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
-    """Where Oura sends the browser back: verify `state`, exchange the code, store the tokens
+    """Where Oura sends the browser back: verify `state` against this browser's connect cookie
+    (and its signed-in account), exchange the code with the PKCE verifier, store the tokens
     encrypted, mark the connection active and start the first backfill."""
-    cipher = services.require_cipher()
+    services.require_cipher()
     if not state:
         raise ApiError(400, "missing_state", "query.state: the OAuth state is missing")
-    claims = await _claim_state(services, state)
-    if error:
-        raise ApiError(400, "oauth_denied", f"Oura did not grant access: {error[:100]}")
-    if not code:
-        raise ApiError(400, "missing_code", "query.code: the authorization code is missing")
-    try:
-        grant = await services.oauth.exchange_code(code)
-    except InvalidGrant:
-        raise ApiError(400, "invalid_code", "Oura rejected the authorization code") from None
-    except OAuthError as exc:
-        log.warning("oura code exchange failed", extra={"error": str(exc)})
-        raise ApiError(502, "oura_unavailable", "Oura's token endpoint failed; try again") from None
-    async with services.pool.acquire() as conn, conn.transaction():
-        await store_grant(conn, claims.user_id, grant, cipher)
-        await notify_user_changed(conn, claims.user_id)
-    services.cache.invalidate(claims.user_id)
-    backfill: Literal["scheduled", "started"] = "scheduled"
-    if services.settings.backfill_on_connect and await start_backfill(
-        claims.user_id, services.settings.backfill_days, services.background
-    ):
-        backfill = "started"
-    log.info("oura connected", extra={"user_id": str(claims.user_id), "backfill": backfill})
+    session = await session_of(request, services)
+    connected = await finish_connect(
+        services,
+        state=state,
+        code=code,
+        error=error,
+        connect_nonce=request.cookies.get(CONNECT_COOKIE),
+        signed_in_as=session.user_id if session is not None else None,
+    )
+    response: Response
     if services.settings.post_connect_redirect:
-        query = urlencode({"connected": "oura", "backfill": backfill})
-        return RedirectResponse(f"{services.settings.post_connect_redirect}?{query}", 302)
-    result = ConnectResult(status="active", scopes=grant.scopes, backfill=backfill)
-    return JSONResponse(result.model_dump(mode="json"))
+        query = urlencode({"connected": "oura", "backfill": connected.backfill})
+        response = RedirectResponse(f"{services.settings.post_connect_redirect}?{query}", 302)
+    elif "text/html" in request.headers.get("accept", ""):
+        response = RedirectResponse("/connection?connected=oura", 303)
+    else:
+        result = ConnectResult(
+            status="active", scopes=connected.grant.scopes, backfill=connected.backfill
+        )
+        response = JSONResponse(result.model_dump(mode="json"))
+    clear_connect_cookie(response, services.settings)
+    return response
 
 
 @router.post("/oauth/refresh", responses=error_responses(401, 404, 409, 502, 503))

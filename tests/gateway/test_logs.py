@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from schemas.settings import DatabaseSettings
+from tests.gateway import web
 from tests.gateway.processes import free_port, running
 
 PASSWORD = "log-test pass phrase 9417"
@@ -71,18 +71,15 @@ async def test_oauth_flow_leaves_no_secret_in_any_log_line(
             token = login.json()["access_token"]
             secrets_seen.append(token)
             headers = {"Authorization": f"Bearer {token}"}
-            authorize = await client.get(
-                "/api/oauth/authorize", params={"format": "json"}, headers=headers
-            )
-            consent = await client.get(authorize.json()["authorization_url"])
-            assert consent.status_code == 302, consent.text
-            params = {
-                k: v[0] for k, v in parse_qs(urlsplit(consent.headers["location"]).query).items()
-            }
-            secrets_seen += [params["code"], params["state"]]
+            params = await web.consent(await web.authorize(client, headers, PASSWORD))
+            nonce = web.connect_cookie(client)
+            secrets_seen += [params["code"], params["state"], nonce]
+            secrets_seen += [c.value for c in client.cookies.jar if c.value]
             connected = await client.get("/api/callback", params=params)
             assert connected.status_code == 200, connected.text
-            replayed = await client.get("/api/callback", params=params)
+            replayed = await client.get(
+                "/api/callback", params=params, headers={"Cookie": f"myhealth_connect={nonce}"}
+            )
             assert replayed.status_code == 400
             assert (await client.post("/api/oauth/refresh", headers=headers)).status_code == 200
             assert (

@@ -1,6 +1,7 @@
 """Oura connect end to end against the simulator over real HTTP: authorize → simulator consent →
 callback → encrypted tokens stored → status active; refresh; disconnect; forged, expired and
-replayed `state`."""
+replayed `state`. The API's authorize answer is the gateway's connect page, which a browser
+opens and signs in on (tests/gateway/web.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from collector.simulator.state import Simulator
 from collector.tokens import TokenCipher
 from gateway.security.oauth_state import StateClaims, new_nonce, sign_state
 from gateway.settings import GatewaySettings
+from tests.gateway import web
 from tests.gateway.conftest import LiveServer, make_settings
 from tests.gateway.factories import new_user
 
@@ -54,23 +56,11 @@ def settings(simulator: tuple[Simulator, str]) -> GatewaySettings:
     )
 
 
-async def _consent(authorization_url: str, **extra: str) -> dict[str, str]:
-    """The browser at Oura: approve (or deny) and follow the redirect to our callback."""
-    async with httpx.AsyncClient() as browser:
-        url = httpx.URL(authorization_url)
-        consent = await browser.get(url.copy_merge_params(extra) if extra else url)
-    assert consent.status_code in (302, 303, 307), consent.text
-    location = urlsplit(consent.headers["location"])
-    assert location.path == "/api/callback"
-    return {k: v[0] for k, v in parse_qs(location.query).items()}
-
-
 async def _authorize(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    response = await client.get("/api/oauth/authorize", params={"format": "json"}, headers=headers)
-    assert response.status_code == 200, response.text
-    url = response.json()["authorization_url"]
-    assert isinstance(url, str)
-    return url
+    return await web.authorize(client, headers)
+
+
+_consent = web.consent
 
 
 async def test_connect_end_to_end(
@@ -84,13 +74,17 @@ async def test_connect_end_to_end(
     assert (await client.get("/api/connection", headers=headers)).json()["status"] == "none"
 
     redirect = await client.get("/api/oauth/authorize", headers=headers)
-    assert redirect.status_code == 302 and redirect.headers["location"].startswith(sim_url)
+    assert redirect.status_code == 302
+    assert redirect.headers["location"].startswith("http://testserver/connect/oura?for=")
     url = await _authorize(client, headers)
+    assert url.startswith(sim_url)
     query = parse_qs(urlsplit(url).query)
     assert query["client_id"] == ["simulator-client"] and query["response_type"] == ["code"]
     assert query["redirect_uri"] == ["http://testserver/api/callback"]
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
 
     callback = await _consent(url)
+    connect_cookie = web.connect_cookie(client)
     connected = await client.get("/api/callback", params=callback)
     assert connected.status_code == 200, connected.text
     assert connected.json()["status"] == "active" and connected.json()["backfill"] == "scheduled"
@@ -114,7 +108,12 @@ async def test_connect_end_to_end(
     dashboard = (await client.get("/api/dashboard", headers=headers)).json()
     assert dashboard["sync"]["status"] == "active"
 
+    # The callback cleared the connect cookie; with a copy of it, the state is spent anyway.
     replay = await client.get("/api/callback", params=callback)
+    assert replay.status_code == 403 and replay.json()["code"] == "other_browser"
+    replay = await client.get(
+        "/api/callback", params=callback, headers={"Cookie": f"myhealth_connect={connect_cookie}"}
+    )
     assert replay.status_code == 400 and replay.json()["code"] == "state_used"
 
     refreshed = await client.post("/api/oauth/refresh", headers=headers)
@@ -231,18 +230,21 @@ async def test_forged_expired_and_foreign_states(
         "SELECT nonce FROM oauth_states WHERE user_id = $1", user_id
     )
     rebound = StateClaims(nonce_of_victim, other_id, stolen.expires_at)
+    # The browser is signed in as the victim: a state of another account is refused outright.
     cases.append(
-        ({"code": callback["code"], "state": sign_state(rebound, secret=secret)}, "invalid_state")
+        ({"code": callback["code"], "state": sign_state(rebound, secret=secret)}, "other_account")
     )
 
     for params, code in cases:
         response = await client.get("/api/callback", params=params)
-        assert response.status_code == 400, (params, response.text)
+        assert response.status_code == (403 if code == "other_account" else 400), response.text
         assert response.json()["code"] == code, (params, response.json())
     assert await db.fetchval("SELECT count(*) FROM oauth_tokens") == 0
     # The genuine state still works once, then never again.
+    cookie = {"Cookie": f"myhealth_connect={web.connect_cookie(client)}"}
     assert (await client.get("/api/callback", params=callback)).status_code == 200
-    assert (await client.get("/api/callback", params=callback)).json()["code"] == "state_used"
+    again = await client.get("/api/callback", params=callback, headers=cookie)
+    assert again.json()["code"] == "state_used"
 
 
 async def test_state_expires_after_ten_minutes(

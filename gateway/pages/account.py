@@ -1,0 +1,210 @@
+"""Account pages: sign up, sign in, sign out, change the password, delete the account.
+
+Each form is handled by the same functions as the JSON API (registration, login throttles,
+password policy, session ending, erasure), so the pages add no second set of rules."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from gateway.errors import ApiError
+from gateway.models import PasswordChange, UserCreate
+from gateway.oura_connect import read_connect_link
+from gateway.pages.render import (
+    csrf_refused,
+    current_session,
+    form_of,
+    page,
+    redirect,
+    services_of,
+    to_signin,
+)
+from gateway.repositories import users
+from gateway.routes.accounts import delete_me, register, verify_login
+from gateway.routes.sessions import change_password, end_sessions
+from gateway.web_session import end_session, start_session
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger("gateway.pages")
+
+
+def _problem(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"{first['loc'][-1]}: {first['msg']}" if first.get("loc") else str(first["msg"])
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    session = await current_session(request)
+    return redirect("/connection" if session else "/signin")
+
+
+@router.get("/signup")
+async def signup_form(request: Request) -> Response:
+    return page(request, "signup.html", await current_session(request))
+
+
+@router.post("/signup")
+async def signup(request: Request) -> Response:
+    session = await current_session(request)
+    fields = await form_of(request, session)
+    if fields is None:
+        return csrf_refused(request, session)
+    try:
+        body = UserCreate(
+            email=fields.get("email", ""),
+            username=fields.get("username") or None,
+            password=fields.get("password", ""),
+        )
+        await register(body, request, services_of(request))
+    except ValidationError as exc:
+        return page(request, "signup.html", session, status_code=422, error=_problem(exc))
+    except ApiError as exc:
+        return page(request, "signup.html", session, status_code=exc.status, error=exc.detail)
+    # The same answer whether or not the email was free (as the API's 202).
+    return redirect("/signin?registered=1")
+
+
+@router.get("/signin")
+async def signin_form(request: Request) -> Response:
+    return page(
+        request,
+        "signin.html",
+        await current_session(request),
+        registered=request.query_params.get("registered") == "1",
+        link=request.query_params.get("for", ""),
+    )
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    session = await current_session(request)
+    fields = await form_of(request, session)
+    if fields is None:
+        return csrf_refused(request, session)
+    services = services_of(request)
+    link = fields.get("for", "")
+    try:
+        user = await verify_login(
+            services, request, fields.get("login", ""), fields.get("password", "")
+        )
+    except ApiError as exc:
+        return page(
+            request, "signin.html", session, status_code=exc.status, error=exc.detail, link=link
+        )
+    wanted: UUID | None = read_connect_link(services, link) if link else None
+    if link and wanted != user.id:
+        # Signing in must not let a forwarded link continue on someone else's account.
+        return page(
+            request,
+            "signin.html",
+            session,
+            status_code=403,
+            error="This connect link was made for another account: sign in as that account.",
+            link=link,
+        )
+    response = redirect(f"/connect/oura?for={link}" if link else "/connection")
+    start_session(response, services, user.id, user.token_version)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    if await form_of(request, session) is None:
+        return csrf_refused(request, session)
+    # Ends every session of the account, API tokens included: the API's logout does the same.
+    await end_sessions(services_of(request), session.user_id)
+    response = redirect("/signin")
+    end_session(response)
+    return response
+
+
+@router.get("/password")
+async def password_form(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    return page(request, "password.html", session)
+
+
+@router.post("/password")
+async def password(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    fields = await form_of(request, session)
+    if fields is None:
+        return csrf_refused(request, session)
+    try:
+        body = PasswordChange(
+            current_password=fields.get("current_password", ""),
+            new_password=fields.get("new_password", ""),
+        )
+        await change_password(body, session.user_id, services_of(request))
+    except ValidationError as exc:
+        return page(request, "password.html", session, status_code=422, error=_problem(exc))
+    except ApiError as exc:
+        return page(request, "password.html", session, status_code=exc.status, error=exc.detail)
+    response = page(
+        request,
+        "message.html",
+        None,
+        title="Password changed",
+        message="Every session has ended, here and in the API. Sign in with the new password.",
+    )
+    end_session(response)
+    return response
+
+
+@router.get("/account/delete")
+async def delete_form(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    user = await users.get_user(services_of(request).pool, session.user_id)
+    return page(request, "delete.html", session, email=user.email if user else "")
+
+
+@router.post("/account/delete")
+async def delete(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    fields = await form_of(request, session)
+    if fields is None:
+        return csrf_refused(request, session)
+    services = services_of(request)
+    user = await users.get_user(services.pool, session.user_id)
+    email = user.email if user else ""
+    if user is None or fields.get("confirm_email", "").strip().lower() != email.lower():
+        return page(
+            request,
+            "delete.html",
+            session,
+            status_code=422,
+            email=email,
+            error="Type your email address exactly to confirm.",
+        )
+    try:
+        await delete_me(session.user_id, services)
+    except ApiError as exc:
+        return page(
+            request, "delete.html", session, status_code=exc.status, email=email, error=exc.detail
+        )
+    response = page(
+        request,
+        "message.html",
+        None,
+        title="Account deleted",
+        message="Your account and every piece of your data are gone, and Oura's access is revoked.",
+    )
+    end_session(response)
+    return response

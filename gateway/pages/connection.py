@@ -1,0 +1,165 @@
+"""The connection page (per data type: last sync, failures, backfill progress), connecting and
+disconnecting Oura, and the export downloads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from collector.tokens import connection_status
+from gateway.errors import ApiError
+from gateway.oura_connect import read_connect_link, start_connect
+from gateway.pages.render import (
+    csrf_refused,
+    current_session,
+    form_of,
+    page,
+    redirect,
+    services_of,
+    to_signin,
+)
+from gateway.repositories import sync_progress, users
+from gateway.routes.export import export
+from gateway.routes.oauth import disconnect
+from gateway.web_session import set_connect_cookie
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/connection")
+async def connection(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    services = services_of(request)
+    user = await users.get_user(services.pool, session.user_id)
+    current = await connection_status(services.pool, session.user_id)
+    today = datetime.now(UTC).date()
+    days = services.settings.backfill_days
+    first = today - timedelta(days=days)
+    types = await sync_progress.type_progress(
+        services.pool, user_id=session.user_id, first=first, last=today
+    )
+    window = (today - first).days + 1
+    collecting = [t for t in types if t.status == "ok"]
+    complete = bool(collecting) and all(t.covered_days >= window for t in collecting)
+    return page(
+        request,
+        "connection.html",
+        session,
+        email=user.email if user else "",
+        connection=current,
+        types=types,
+        window=window,
+        backfill_days=days,
+        backfill_complete=complete,
+        # While history is still arriving the page reloads itself (a meta refresh: no script).
+        refresh=current is not None and current.status == "active" and not complete,
+        just_connected=request.query_params.get("connected") == "oura",
+    )
+
+
+@router.post("/connect")
+async def connect(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    if await form_of(request, session) is None:
+        return csrf_refused(request, session)
+    services = services_of(request)
+    try:
+        url, nonce = await start_connect(services, session.user_id)
+    except ApiError as exc:
+        return page(
+            request,
+            "message.html",
+            session,
+            status_code=exc.status,
+            title="Cannot connect Oura",
+            message=exc.detail,
+        )
+    response = redirect(url)
+    set_connect_cookie(response, services.settings, nonce)
+    return response
+
+
+@router.get("/connect/oura")
+async def connect_link(request: Request) -> Response:
+    """Where an API client's connect link leads: the browser signs in as the account that asked
+    (or already is), then confirms; any other account is refused."""
+    services = services_of(request)
+    session = await current_session(request)
+    link = request.query_params.get("for", "")
+    wanted = read_connect_link(services, link) if link else None
+    if wanted is None:
+        return page(
+            request,
+            "message.html",
+            session,
+            status_code=400,
+            title="Link expired",
+            message="This connect link is not valid any more. Ask for a new one, or connect "
+            "from your connection page.",
+        )
+    if session is None:
+        return page(request, "signin.html", None, link=link, for_connect=True)
+    if session.user_id != wanted:
+        return page(
+            request,
+            "message.html",
+            session,
+            status_code=403,
+            title="Another account",
+            message="This connect link was made for another account than the one signed in "
+            "here. Nothing was connected.",
+        )
+    return page(request, "connect.html", session)
+
+
+@router.post("/disconnect")
+async def disconnect_page(request: Request) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    if await form_of(request, session) is None:
+        return csrf_refused(request, session)
+    try:
+        await disconnect(session.user_id, services_of(request))
+    except ApiError as exc:
+        return page(
+            request,
+            "message.html",
+            session,
+            status_code=exc.status,
+            title="Cannot disconnect",
+            message=exc.detail,
+        )
+    return redirect("/connection")
+
+
+@router.get("/export.{fmt}")
+async def download(request: Request, fmt: Literal["csv", "json"]) -> Response:
+    session = await current_session(request)
+    if session is None:
+        return to_signin(request)
+    try:
+        return await export(
+            session.user_id,
+            services_of(request),
+            format=fmt,
+            types=None,
+            start_date=None,
+            end_date=None,
+        )
+    except ApiError as exc:
+        return page(
+            request,
+            "message.html",
+            session,
+            status_code=exc.status,
+            title="Export not available",
+            message=exc.detail,
+        )

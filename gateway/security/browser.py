@@ -1,0 +1,122 @@
+"""What binds the web pages to one browser: the session cookie, CSRF tokens, the connect
+cookie's nonce and the PKCE verifier derived from it, and the signed link that hands an API
+client's connect over to a browser.
+
+Every value is signed with a key derived from JWT_SECRET for its own purpose, so none of them can
+stand in for another (nor for an API access token, whose issuer differs)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import jwt
+
+SESSION_ISSUER = "myhealth-web"
+_ALGORITHM = "HS256"
+
+
+class InvalidBrowserToken(Exception):
+    """A session or connect link that is forged, malformed or expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    user_id: UUID
+    token_version: int
+    session_id: str
+
+
+def _key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), f"myhealth web {purpose} v1".encode(), hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def create_session(user_id: UUID, *, version: int, secret: str, ttl_s: int) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "ver": version,
+        "sid": secrets.token_urlsafe(16),
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_s),
+        "iss": SESSION_ISSUER,
+    }
+    return jwt.encode(claims, _key(secret, "session"), algorithm=_ALGORITHM)
+
+
+def read_session(token: str, *, secret: str) -> BrowserSession:
+    try:
+        claims = jwt.decode(
+            token,
+            _key(secret, "session"),
+            algorithms=[_ALGORITHM],
+            issuer=SESSION_ISSUER,
+            options={"require": ["exp", "sub", "sid", "iss"]},
+        )
+        return BrowserSession(UUID(str(claims["sub"])), int(claims["ver"]), str(claims["sid"]))
+    except (jwt.InvalidTokenError, KeyError, ValueError, TypeError):
+        raise InvalidBrowserToken from None
+
+
+def csrf_token(*, secret: str, csrf_cookie: str, session_id: str) -> str:
+    """The token every form carries: bound to the browser's CSRF cookie and to its session, so
+    neither another site (which cannot read the cookie) nor an older session can forge it."""
+    message = f"{csrf_cookie}|{session_id}".encode()
+    return _b64(hmac.new(_key(secret, "csrf"), message, hashlib.sha256).digest())
+
+
+def csrf_valid(token: str, *, secret: str, csrf_cookie: str, session_id: str) -> bool:
+    expected = csrf_token(secret=secret, csrf_cookie=csrf_cookie, session_id=session_id)
+    return bool(csrf_cookie) and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def browser_hash(connect_nonce: str) -> bytes:
+    """What the database keeps of the connect cookie's nonce."""
+    return hashlib.sha256(connect_nonce.encode()).digest()
+
+
+def pkce_verifier(connect_nonce: str, *, secret: str) -> str:
+    """RFC 7636 code verifier (43 characters), derived from the connect cookie's nonce: only the
+    browser that started the flow brings back what recomputes it, and nothing more is stored."""
+    return _b64(hmac.new(_key(secret, "pkce"), connect_nonce.encode(), hashlib.sha256).digest())
+
+
+def pkce_challenge(verifier: str) -> str:
+    return _b64(hashlib.sha256(verifier.encode()).digest())
+
+
+def sign_connect_link(user_id: UUID, *, secret: str, ttl_s: int) -> str:
+    """The `for` value of an API client's connect link: which account the browser must be
+    signed in as before it is sent to Oura."""
+    expires = int((datetime.now(UTC) + timedelta(seconds=ttl_s)).timestamp())
+    body = f"{user_id}.{expires}"
+    mac = _b64(hmac.new(_key(secret, "connect link"), body.encode(), hashlib.sha256).digest())
+    return f"{body}.{mac}"
+
+
+def read_connect_link(value: str, *, secret: str) -> UUID:
+    body, _, mac = value.rpartition(".")
+    expected = _b64(hmac.new(_key(secret, "connect link"), body.encode(), hashlib.sha256).digest())
+    if not body or not hmac.compare_digest(mac.encode(), expected.encode()):
+        raise InvalidBrowserToken
+    user, _, expires = body.partition(".")
+    try:
+        user_id, expires_at = UUID(user), int(expires)
+    except ValueError:
+        raise InvalidBrowserToken from None
+    if expires_at <= datetime.now(UTC).timestamp():
+        raise InvalidBrowserToken
+    return user_id
