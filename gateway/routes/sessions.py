@@ -60,7 +60,7 @@ async def end_sessions(services: Services, user_id: UUID, password_hash: str | N
     services.cache.invalidate(user_id)
 
 
-@router.post("/token/refresh", responses=error_responses(401, 413, 422))
+@router.post("/token/refresh", responses=error_responses(400, 401, 413, 422))
 async def refresh_session(body: RefreshRequest, services: ServicesDep) -> TokenResponse:
     """Spend a refresh token for a new access token and the next refresh token. Each refresh
     token works once: presenting a spent one ends that login's sessions (a copy was stolen)."""
@@ -84,7 +84,7 @@ async def logout(user_id: CurrentUserId, services: ServicesDep) -> SessionsEnded
     return SessionsEnded()
 
 
-@router.post("/password", responses=error_responses(401, 422, 503))
+@router.post("/password", responses=error_responses(400, 401, 413, 422, 503))
 async def change_password(
     body: PasswordChange, user_id: CurrentUserId, services: ServicesDep
 ) -> SessionsEnded:
