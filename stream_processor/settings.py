@@ -16,7 +16,7 @@ class ProcessorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    environment: Literal["development", "staging", "production"] = "development"
+    environment: Literal["development", "staging", "production"] = "production"
     log_level: str = "INFO"
     group_id: str = Field(default="myhealth-processor", validation_alias="PROCESSOR_GROUP_ID")
     batch_size: int = Field(default=4000, ge=1, validation_alias="PROCESSOR_BATCH_SIZE")
