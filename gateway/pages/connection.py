@@ -25,6 +25,7 @@ from gateway.repositories import sync_progress, users
 from gateway.routes.export import export
 from gateway.routes.oauth import disconnect
 from gateway.web_session import set_connect_cookie
+from schemas.data_types import DATA_TYPES
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,8 +45,11 @@ async def connection(request: Request) -> Response:
         services.pool, user_id=session.user_id, first=first, last=today
     )
     window = (today - first).days + 1
-    collecting = [t for t in types if t.status == "ok"]
-    complete = bool(collecting) and all(t.covered_days >= window for t in collecting)
+    if current is not None:
+        types = _with_waiting(types, current.scopes)
+    complete = bool(types) and all(
+        t.covered_days >= window or t.status == "not_granted" for t in types
+    )
     return page(
         request,
         "connection.html",
@@ -60,6 +64,21 @@ async def connection(request: Request) -> Response:
         refresh=current is not None and current.status == "active" and not complete,
         just_connected=request.query_params.get("connected") == "oura",
     )
+
+
+def _with_waiting(
+    types: list[sync_progress.TypeProgress], scopes: list[str]
+) -> list[sync_progress.TypeProgress]:
+    """Every data type the grant allows (as the collector decides: all of them when Oura did
+    not say), those not collected yet as `waiting`: the backfill is complete only when each has
+    its history."""
+    known = {t.data_type for t in types}
+    waiting = [
+        sync_progress.TypeProgress(t.name, "waiting", None, None, None, 0, 0)
+        for t in DATA_TYPES
+        if t.name not in known and (not scopes or t.scope in scopes)
+    ]
+    return sorted([*types, *waiting], key=lambda t: t.data_type)
 
 
 @router.post("/connect")
