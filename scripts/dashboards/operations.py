@@ -61,6 +61,19 @@ def pipeline() -> Dashboard:
         ],
         unit="reqps",
     )
+    quality = Panel(
+        "Fields flagged implausible by data type and field",
+        [
+            PromQL(
+                f"sum by (data_type, field) (rate(processor_quality_flags_total[{RATE}]))",
+                legend="{{data_type}}: {{field}}",
+            )
+        ],
+        unit="reqps",
+        description="Stored documents whose field failed a plausibility rule: the document is "
+        "kept, the field is null in the typed columns and out of the trends (README, Data "
+        "quality). A new field here, or a rising rate, means Oura's data changed.",
+    )
     batch_latency = Panel(
         "Batch latency (start to committed transaction)",
         _quantiles("processor_batch_seconds"),
@@ -282,7 +295,10 @@ def pipeline() -> Dashboard:
         time_from="now-6h",
         refresh="1m",
         rows=[
-            Row("Stream processor", [lag, outcomes, dlq, batch_latency, batch_size, last_record]),
+            Row(
+                "Stream processor",
+                [lag, outcomes, dlq, quality, batch_latency, batch_size, last_record],
+            ),
             Row("Collector and Oura", [runs, published, quarantine, oura, refreshes]),
             Row("Sync status", [connections, stale, reauth, freshness, attempts]),
         ],

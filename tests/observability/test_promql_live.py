@@ -5,7 +5,7 @@ Scraped targets:
   gateway    `python -m gateway` on a free port (its /metrics also carries the token-refresh
              families of collector.metrics, since the gateway refreshes tokens too)
   processor  `python -m stream_processor worker` with PROCESSOR_METRICS_PORT, on this test's
-             topics; fed one valid and one corrupt record
+             topics; fed a valid, an implausible and a corrupt record
   collector  this test process through collector.metrics.serve_metrics (the collector's own
              function), recording a run through the collector's metric objects: a real run exits
              before a 1 s scrape can be relied on to see it. It also serves the sync-status
@@ -158,8 +158,8 @@ def _prometheus_config(targets: dict[str, int]) -> str:
 
 
 async def _feed_processor(kafka: KafkaSettings, user_id: str) -> None:
-    """A valid daily_sleep record (persisted, trends), one for a user who does not exist
-    (skipped) and a corrupt one (dead letter)."""
+    """A valid daily_sleep record (persisted, trends), one with an implausible score (stored,
+    flagged), one for a user who does not exist (skipped) and a corrupt one (dead letter)."""
     document = example_document("daily_sleep", day=datetime.now(UTC).date(), seed=7)
     record = RawRecord(user_id, "daily_sleep", document, datetime.now(UTC), "/v2/usercollection")
     producer = AIOKafkaProducer(**kafka.client_kwargs())
@@ -167,6 +167,10 @@ async def _feed_processor(kafka: KafkaSettings, user_id: str) -> None:
     try:
         topic = raw_topic("daily_sleep", kafka.topic_prefix)
         await producer.send_and_wait(topic, encode_raw(record), key=user_id.encode())
+        odd = {**example_document("daily_sleep", day=datetime.now(UTC).date(), seed=8)}
+        odd["score"] = 140
+        flagged = RawRecord(user_id, "daily_sleep", odd, datetime.now(UTC), "/v2/usercollection")
+        await producer.send_and_wait(topic, encode_raw(flagged), key=user_id.encode())
         await producer.send_and_wait(topic, b"not avro at all", key=user_id.encode())
         ghost = str(uuid.uuid4())
         orphan = RawRecord(ghost, "daily_sleep", document, datetime.now(UTC), "/v2/usercollection")
