@@ -119,7 +119,9 @@ def dated(data_type: str) -> bool:
 def _row_json(data_type: str) -> str:
     fields = ["'id', id", "'day', day"]
     fields += [f"'{name}', {name}" for name, _ in TYPED_COLUMNS[data_type]]
-    fields += ["'in_progress', in_progress", "'quality', quality", "'document', document"]
+    # Text documents (DataType.document_as_text) are embedded as JSON, not as a JSON string.
+    document = "document::json" if BY_NAME[data_type].document_as_text else "document"
+    fields += ["'in_progress', in_progress", "'quality', quality", f"'document', {document}"]
     return f"json_build_object({', '.join(fields)})::text"
 
 

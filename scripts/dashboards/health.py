@@ -84,7 +84,9 @@ def _daily(table: str, columns: str, *, where: str = "", group: bool = False) ->
 def _contributors(names: tuple[str, ...]) -> str:
     """Score contributors (0-100) from the document's `contributors` object, one column each."""
     return ", ".join(
-        f"(document->'contributors'->>'{n}')::int AS \"{n.replace('_', ' ')}\"" for n in names
+        # ::jsonb: some tables keep their document as text (DataType.document_as_text).
+        f"(document::jsonb->'contributors'->>'{n}')::int AS \"{n.replace('_', ' ')}\""
+        for n in names
     )
 
 

@@ -373,7 +373,7 @@ def upsert_sql(data_type: str) -> str:
     wire += [_WIRE[c.sql_type][0] for c in columns]
     wire += ["text[]", "bytea[]", "timestamptz[]", "text[]", "bool[]"]
     casts = ["uuid", "text", "date", *(_WIRE[c.sql_type][1] for c in columns)]
-    casts += ["jsonb", "bytea", "timestamptz", "jsonb", "boolean"]
+    casts += [get(data_type).document_sql_type, "bytea", "timestamptz", "jsonb", "boolean"]
     params = ", ".join(f"${i}::{kind}" for i, kind in enumerate(wire, start=1))
     select = ", ".join(f"u.{n}::{cast}" for n, cast in zip(names, casts, strict=True))
     updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names[2:])
