@@ -332,6 +332,32 @@ def test_gateway_metrics_have_their_own_port(render: RenderFn, env: str) -> None
     assert rules[("/api", "/api/*", "/health")] == ["8080"]
 
 
+def _page_paths() -> set[str]:
+    """Every path the gateway's web pages answer, read from their route decorators (the deploy
+    tests' environment has no FastAPI), with the export's format filled in."""
+    pages = CHART.parent.parent / "gateway" / "pages"
+    route = re.compile(r'^@router\.(?:get|post)\("([^"]+)"\)', re.MULTILINE)
+    paths = {p for f in pages.glob("*.py") for p in route.findall(f.read_text("utf-8"))}
+    return {p.replace("{fmt}", fmt) for p in paths for fmt in ("csv", "json")}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_page_is_routed_and_allowed(render: RenderFn, env: str) -> None:
+    """The ingress routes each page of the gateway and the mesh lets the ingress reach it (GET
+    and POST only); nothing else outside /api is opened."""
+    objs = render(env)
+    vs = _by_kind(objs, "VirtualService")["myhealth-gateway"]["spec"]
+    pages = next(route for route in vs["http"] if route["name"] == "pages")
+    routed = {m["uri"]["exact"] for m in pages["match"] if "exact" in m["uri"]}
+    assert routed == _page_paths()
+    assert {"prefix": "/static/"} in [m["uri"] for m in pages["match"]]
+    policy = _by_kind(objs, "AuthorizationPolicy")["myhealth-gateway"]["spec"]
+    operations = [op["operation"] for rule in policy["rules"] for op in rule["to"]]
+    page_rule = next(op for op in operations if "/signin" in op["paths"])
+    assert set(page_rule["paths"]) == routed | {"/static/*"}
+    assert page_rule["methods"] == ["GET", "POST"] and page_rule["ports"] == ["8080"]
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_database_tls_verifies_the_server(render: RenderFn, env: str) -> None:
     """verify-full against the RDS CA bundle the image ships (require accepts any certificate)."""

@@ -146,3 +146,8 @@ checkov.io/skip2: CKV_K8S_8=A run-to-completion Job has no long-lived process to
 checkov.io/skip3: CKV_K8S_9=A run-to-completion Job receives no traffic, so it has no readiness to report
 {{- end }}
 {{- end }}
+
+{{/* The gateway's web pages (gateway/pages/): routed by the ingress and allowed by the mesh. */}}
+{{- define "myhealth.pagePaths" -}}
+["/", "/signin", "/signup", "/signout", "/connection", "/connect", "/connect/oura", "/disconnect", "/data", "/password", "/account/delete", "/export.csv", "/export.json"]
+{{- end }}
