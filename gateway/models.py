@@ -191,14 +191,13 @@ class AccountDeleted(BaseModel):
 class AuthorizationUrl(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [
-                {
-                    "authorization_url": "https://cloud.ouraring.com/oauth/authorize?response_type=code&..."
-                }
-            ]
+            "examples": [{"authorization_url": "https://myhealth.example/connect/oura?for=..."}]
         }
     )
-    authorization_url: str
+    authorization_url: str = Field(
+        description="The gateway's connect page for this account, to open in a browser: it "
+        "signs in as the same account, then sends the browser to Oura's consent"
+    )
 
 
 class DataTypeSync(BaseModel):

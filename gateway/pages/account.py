@@ -6,6 +6,7 @@ password policy, session ending, erasure), so the pages add no second set of rul
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -108,7 +109,7 @@ async def signin(request: Request) -> Response:
             error="This connect link was made for another account: sign in as that account.",
             link=link,
         )
-    response = redirect(f"/connect/oura?for={link}" if link else "/connection")
+    response = redirect(f"/connect/oura?{urlencode({'for': link})}" if link else "/connection")
     start_session(response, services, user.id, user.token_version)
     return response
 
