@@ -172,7 +172,7 @@ async def test_a_person_in_a_browser(
     pages.fill(login=email, password=PASSWORD)
     pages.submit("signin")
     assert browser.current_url.endswith("/connection")
-    assert pages.text("connection-status") == "none" and pages.text("email") == email
+    assert pages.text("connection-status") == "not connected" and pages.text("email") == email
     assert browser.find_element(By.LINK_TEXT, "API docs").get_attribute("href").endswith("/docs")
     dashboards = browser.find_element(By.LINK_TEXT, "Dashboards").get_attribute("href")
     assert dashboards == "http://grafana.example/d/myhealth"

@@ -5,6 +5,7 @@ turned off for an Oura that would refuse it."""
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -122,3 +123,36 @@ async def test_pkce_can_be_turned_off(
         url = await web.oura_url(browser)
         assert "code_challenge" not in parse_qs(urlsplit(url).query)
         assert (await browser.get("/api/callback", params=await web.consent(url))).is_success
+
+
+async def test_needs_reauth_shows_reconnect_and_failures(
+    app: FastAPI, client: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    a = await register(client)
+    async with _browser(app) as browser:
+        await web.sign_in(browser, a["email"])
+        assert (
+            await browser.get(
+                "/api/callback", params=await web.consent(await web.oura_url(browser))
+            )
+        ).is_success
+        await db.execute("UPDATE oauth_tokens SET status = 'needs_reauth'")
+        await db.execute(
+            "INSERT INTO collection_cursors (user_id, data_type, status, last_error, "
+            "last_attempt_at) VALUES ($1, 'daily_sleep', 'failed', 'HTTP 503 from Oura', now())",
+            uuid.UUID(a["id"]),
+        )
+        page = await browser.get("/connection")
+        assert "needs re-authorisation" in page.text and "Reconnect Oura" in page.text
+        assert "HTTP 503 from Oura" in page.text and "Backfill in progress" in page.text
+        reconnected = await browser.get(
+            "/api/callback", params=await web.consent(await web.oura_url(browser))
+        )
+        assert reconnected.is_success
+        page = await browser.get("/connection")
+        assert '"connection-status" class="status-active"' in page.text
+        assert "Disconnect Oura" in page.text
+        out = await browser.post("/disconnect", data={"csrf_token": web.csrf_of(page)})
+        assert out.status_code == 303
+        assert "not connected" in (await browser.get("/connection")).text
+    assert await _linked(db) == 0
