@@ -31,6 +31,7 @@ from schemas.data_types import DATA_TYPES
 from schemas.records import decode_trend
 from schemas.settings import KafkaSettings
 from schemas.topics import DLQ, TRENDS, registry
+from tests.gateway import web
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,11 +180,11 @@ async def _connect(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     r = await client.post("/api/login", json={"email": email, "password": PASSWORD})
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     user_id = (await client.get("/api/me", headers=headers)).json()["id"]
-    r = await client.get("/api/oauth/authorize", headers={**headers, "Accept": "application/json"})
-    authorization_url = r.json()["authorization_url"]
-    # The simulator approves for its demo account and redirects back to the gateway callback.
-    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as browser:
-        callback = await browser.get(authorization_url)
+    # A browser opens the gateway's connect link, signs in as the same account and goes to the
+    # simulator, which approves for its demo account and redirects back to the callback.
+    async with httpx.AsyncClient(base_url=client.base_url, timeout=30) as browser:
+        oura = await web.authorize(browser, headers, PASSWORD)
+        callback = await browser.get("/api/callback", params=await web.consent(oura))
     assert callback.status_code == 200, callback.text
     connection = (await client.get("/api/connection", headers=headers)).json()
     assert connection["status"] == "active", connection
