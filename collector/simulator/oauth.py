@@ -7,10 +7,11 @@ import base64
 import binascii
 import logging
 import re
+from html import escape
 from urllib.parse import unquote, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from collector.simulator.state import Simulator
 from collector.simulator.tokens import OAuthFailure
@@ -41,6 +42,26 @@ def _redirect(redirect_uri: str, params: dict[str, str | None]) -> RedirectRespo
     query = urlencode({k: v for k, v in params.items() if v is not None})
     separator = "&" if "?" in redirect_uri else "?"
     return RedirectResponse(f"{redirect_uri}{separator}{query}", status_code=302)
+
+
+def _consent_page(params: list[tuple[str, str]], login: str, scopes: list[str]) -> HTMLResponse:
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+        for k, v in params
+        if k not in ("approve", "deny")
+    )
+    items = "".join(f"<li>{escape(s)}</li>" for s in scopes)
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Oura simulator: allow access</title></head><body>"
+        f"<h1>Allow access to your Oura data?</h1><p>Simulated Oura user: "
+        f"<strong>{escape(login)}</strong></p><p>The application asks for:</p><ul>{items}</ul>"
+        f'<form method="get" action="/oauth/authorize">{hidden}'
+        '<button type="submit" id="allow" name="approve" value="1">Allow</button> '
+        '<button type="submit" id="deny" name="deny" value="1">Deny</button></form>'
+        "</body></html>"
+    )
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
@@ -102,15 +123,6 @@ def oauth_router(sim: Simulator) -> APIRouter:
         login = q.get("user") or "demo"
         if not sim.has_user(login):
             return JSONResponse({"detail": f"Unknown simulated user {login!r}."}, status_code=400)
-        if q.get("deny") in ("1", "true", "yes"):
-            return _redirect(
-                target,
-                {
-                    "error": "access_denied",
-                    "error_description": "The user denied access.",
-                    "state": state,
-                },
-            )
         challenge = q.get("code_challenge")
         if challenge is not None and q.get("code_challenge_method") != "S256":
             # `plain` would hand the verifier to whoever reads the authorization URL.
@@ -119,6 +131,20 @@ def oauth_router(sim: Simulator) -> APIRouter:
                 {
                     "error": "invalid_request",
                     "error_description": "code_challenge_method must be S256.",
+                    "state": state,
+                },
+            )
+        if "text/html" in request.headers.get("accept", "") and not (
+            q.get("approve") or q.get("deny")
+        ):
+            # A browser sees a consent screen, as at Oura; programs are approved at once.
+            return _consent_page(q.multi_items(), login, requested)
+        if q.get("deny") in ("1", "true", "yes"):
+            return _redirect(
+                target,
+                {
+                    "error": "access_denied",
+                    "error_description": "The user denied access.",
                     "state": state,
                 },
             )

@@ -178,8 +178,12 @@ async def test_a_person_in_a_browser(
     assert dashboards == "http://grafana.example/d/myhealth"
     pages.shot("connection-none")
 
-    # Connect: the simulator's consent approves and sends the browser back to the callback.
+    # Connect: the simulator's consent page, then back to the callback in this browser.
     pages.submit("connect")
+    assert "/oauth/authorize" in browser.current_url
+    assert "code_challenge_method=S256" in browser.current_url
+    pages.shot("oura-consent")
+    pages.submit("allow")
     pages.wait(lambda: "/connection?connected=oura" in browser.current_url)
     assert pages.text("connection-status") == "active"
     pages.shot("connected")
