@@ -360,21 +360,22 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         total = await produce(kafka, users, args.records)
         print(f"produced {total} in {time.perf_counter() - started:.0f}s", flush=True)
 
-        # The Faust worker and the plain loop alternate, --rounds times each, from emptied
-        # tables, and the best run of each counts: the machine is shared, and load that comes
-        # and goes must not decide the ratio between them.
+        # The Faust worker and the plain loop alternate A B B A …, --rounds times each, from
+        # emptied tables, and the best run of each counts: the machine is shared, and load that
+        # comes and goes (or drifts) must not decide the ratio between them.
         processor_rate, loop_rate, rss, loop_rss, cpu = 0.0, 0.0, 0.0, 0.0, {}
-        for _ in range(args.rounds):
+        order = [(WORKER, BATCH_LOOP), (BATCH_LOOP, WORKER)] * args.rounds
+        for command in [c for pair in order[: args.rounds] for c in pair]:
             await empty(pool)
-            rate, peak, used = await run_worker(kafka, env, total)
-            print(f"processor: {rate:.0f} records/s, peak RSS {peak:.0f} MB", flush=True)
-            rss = max(rss, peak)
-            if rate > processor_rate:
-                processor_rate, cpu = rate, used
-            await empty(pool)
-            rate, peak, _ = await run_worker(kafka, env, total, BATCH_LOOP)
-            print(f"batch loop: {rate:.0f} records/s, peak RSS {peak:.0f} MB", flush=True)
-            loop_rate, loop_rss = max(loop_rate, rate), max(loop_rss, peak)
+            rate, peak, used = await run_worker(kafka, env, total, command)
+            if command is WORKER:
+                print(f"processor: {rate:.0f} records/s, peak RSS {peak:.0f} MB", flush=True)
+                rss = max(rss, peak)
+                if rate > processor_rate:
+                    processor_rate, cpu = rate, used
+            else:
+                print(f"batch loop: {rate:.0f} records/s, peak RSS {peak:.0f} MB", flush=True)
+                loop_rate, loop_rss = max(loop_rate, rate), max(loop_rss, peak)
         print(f"CPU us per record: {json.dumps({k: round(v) for k, v in cpu.items()})}", flush=True)
         await empty(pool)
         stream_env = {**env, "PROCESSOR_FEED": "stream"}
