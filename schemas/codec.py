@@ -9,16 +9,19 @@ schema that wrote it and then resolved against the current reader schema of the 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from schemas.flat_writer import compile_flat_writer
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
@@ -63,11 +66,14 @@ class Codec:
     ):
         self._current: dict[str, _Registered] = {}
         self._writers: dict[bytes, _Registered] = {}
+        self._flat: dict[str, Callable[[Mapping[str, Any]], bytes | None]] = {}
         for schema in history:
             self._register(schema)
         for schema in current:
             reg = self._register(schema)
             self._current[reg.name] = reg
+            with contextlib.suppress(ValueError):  # not flat: fastavro writes it
+                self._flat[reg.name] = compile_flat_writer(schema)
 
     def _register(self, schema: Mapping[str, Any]) -> _Registered:
         parsed: Any = parse_schema(dict(schema))
@@ -95,6 +101,10 @@ class Codec:
 
     def encode(self, name: str, datum: Mapping[str, Any]) -> bytes:
         reg = self._reader(name)
+        flat = self._flat.get(name)
+        body = flat(datum) if flat is not None else None
+        if body is not None:
+            return MAGIC + reg.fingerprint + body
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(reg.fingerprint)
