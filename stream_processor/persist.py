@@ -13,6 +13,7 @@ partition's next owner reads it again, which the idempotent writes make harmless
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -76,6 +77,8 @@ class Persister(Service):
         self._pool: asyncpg.Pool | None = None
         self._publisher: KafkaPublisher | None = None
         self._writer: OrderedWriter | None = None
+        self._committing: asyncio.Future[None] | None = None
+        self._commit_again = False
         self.accepting = True
         super().__init__(**kwargs)
 
@@ -113,19 +116,47 @@ class Persister(Service):
         self._writer.start(prepared, functools.partial(self._committed, batch))
 
     async def settle(self, wait_s: float) -> None:
-        """Give the batches being written `wait_s` seconds to commit (a rebalance, a stop)."""
+        """Give the batches being written `wait_s` seconds to commit (a rebalance, a stop), and
+        commit what they acknowledged."""
         if self._writer is not None:
             await self._writer.settle(wait_s)
+        if self._committing is not None:
+            await asyncio.wait([self._committing], timeout=wait_s)
 
     async def _committed(self, batch: RawBatch, prepared: Prepared, _: BatchResult) -> None:
-        """The batch and every one before it committed: acknowledge and commit its offsets."""
+        """The batch and every one before it committed: acknowledge its offsets, and have Faust
+        commit them."""
         if batch.rebalance != self.app.rebalancing_count:
             return
         consumer = self.app.consumer
         for message in batch.messages:
             consumer.ack(message)
-        await consumer.commit()
         self.processed.update(last_offsets(prepared.batch))
+        self._request_commit()
+
+    def _request_commit(self) -> None:
+        # In the background: the next batch's turn to finish must not wait for the broker's
+        # answer (through Faust's consumer thread). One commit runs at a time; what is
+        # acknowledged meanwhile goes with the next one.
+        if self._committing is None or self._committing.done():
+            self._commit_again = False
+            self._committing = asyncio.ensure_future(self._commit())
+        else:
+            self._commit_again = True
+
+    async def _commit(self) -> None:
+        consumer = self.app.consumer
+        again = True
+        while again:
+            self._commit_again = False
+            try:
+                await consumer.commit()
+            except Exception as exc:  # Faust crashes the consumer on what it cannot survive
+                log.warning(
+                    "offsets not committed; the next commit takes them",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
+            again = self._commit_again
 
     def on_revoked(self, revoked: set[Any]) -> None:
         if revoked:

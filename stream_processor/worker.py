@@ -39,6 +39,8 @@ def run_worker(settings: ProcessorSettings, kafka: KafkaSettings, db: DatabaseSe
         override_logging=False,
         redirect_stdouts=False,
     )
+    # Its progress spinner writes terminal control codes to stdout: not a log line.
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
