@@ -7,8 +7,9 @@
 2. processor_records_per_s: `python -m stream_processor worker` (the Faust worker, batch
    hand-off) from its first committed batch until the group's committed offsets cover all N
    (everything persisted), with the seconds from process start to that first batch reported
-   apart (processor_startup_s); its peak RSS (VmHWM); the CPU time per record of the worker, PostgreSQL and the
-   Kafka broker, and how busy the machine was (the rate is bounded by their sum over two cores).
+   apart (processor_startup_s); its peak RSS (VmHWM); the CPU time per record of the worker,
+   PostgreSQL and the Kafka broker, and how busy the machine was (the rate is bounded by their
+   sum over two cores).
    Each run starts from emptied tables, on the same records:
    batch_loop_records_per_s: benchmarks/batch_loop.py, a plain aiokafka getmany loop running the
    same batch code (the reference the Faust worker must keep up with); it alternates with the
