@@ -142,9 +142,10 @@ async def stored_rows(pool: asyncpg.Pool, tables: set[str]) -> set[tuple[str, st
 
 
 async def stored_trends(pool: asyncpg.Pool) -> set[tuple[Any, ...]]:
+    from stream_processor.storage.trends import TREND_FIELDS
+
     rows = await pool.fetch(
-        "SELECT user_id::text, metric, day, value, mean_7d, mean_28d, baseline, baseline_spread,"
-        " deviation, direction, flag FROM daily_trends"
+        f"SELECT user_id::text, metric, day, {', '.join(TREND_FIELDS)} FROM daily_trends"
     )
     return {tuple(r) for r in rows}
 

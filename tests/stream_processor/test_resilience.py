@@ -14,6 +14,7 @@ import asyncpg
 from schemas.settings import KafkaSettings
 from schemas.topics import DLQ, ensure_topics, raw_topic, registry
 from stream_processor.dlq import header_map
+from stream_processor.storage.trends import TREND_FIELDS
 from tests.stream_processor.helpers import (
     DAILY_TYPES,
     ROOT,
@@ -121,18 +122,6 @@ def _trend_row(event: dict[str, Any]) -> tuple[Any, ...]:
         _day(event["day"]),
         *(event[k] for k in TREND_FIELDS),
     )
-
-
-TREND_FIELDS = (
-    "value",
-    "mean_7d",
-    "mean_28d",
-    "baseline",
-    "baseline_spread",
-    "deviation",
-    "direction",
-    "flag",
-)
 
 
 async def test_postgres_restart_while_the_worker_runs(
