@@ -59,10 +59,22 @@ class BatchFeed:
         self.fetch_max_bytes = fetch_max_bytes
         self.open = True
 
-    async def put(self, batch: RawBatch) -> None:
-        # The channel's queue is bounded (maxsize): the consumer waits here while the agent
-        # is behind, which is the back-pressure that bounds the worker's memory.
-        await self.channel.put(batch)  # type: ignore[arg-type]  # a value, not an Event
+    async def put(self, batch: RawBatch) -> bool:
+        """Hand a batch to the agent; False when a rebalance dropped it while it waited.
+
+        The channel's queue is bounded (maxsize): the consumer waits here while the agent is
+        behind, which is the back-pressure that bounds the worker's memory. A rebalance clears
+        the queue (Faust's flow control), and clearing cancels a put that is waiting for room:
+        the batch is dropped like the ones in the queue (its records are read again from the
+        committed offsets). A cancellation of this task itself still propagates."""
+        try:
+            await self.channel.put(batch)  # type: ignore[arg-type]  # a value, not an Event
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            return False
+        return True
 
 
 class HandoffConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):

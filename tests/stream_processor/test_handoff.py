@@ -3,10 +3,13 @@ agent through the real worker."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import re
 import tomllib
+import uuid
+from typing import Any
 
 import asyncpg
 import faust
@@ -16,6 +19,7 @@ from faust.transport.consumer import Consumer
 
 from schemas.settings import KafkaSettings
 from stream_processor import handoff
+from stream_processor.handoff import BatchFeed, RawBatch
 from tests.stream_processor.helpers import (
     DAILY_TYPES,
     ROOT,
@@ -91,3 +95,35 @@ async def test_whole_fetches_reach_the_agent_and_every_offset_is_committed(
     # One batch per fetch: records arrive hundreds at a time, not one by one.
     assert batches <= len(records) / 20, f"{batches} batches for {len(records)} records"
     assert worker.stop() == 0, worker.log()
+
+
+async def _waiting_for_room(queue: Any) -> None:
+    for _ in range(1000):
+        if queue._putters:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the put never waited for room")
+
+
+async def test_a_rebalance_drops_a_batch_waiting_for_room_without_crashing_the_fetcher() -> None:
+    """Faust suspends and clears the agents' queues on a rebalance, which cancels a put still
+    waiting for room: that batch is dropped like those in the queue, and the fetcher goes on (a
+    CancelledError there crashed the worker)."""
+    app = faust.App(f"handoff-{uuid.uuid4().hex[:6]}", autodiscover=False)
+    app.flow_control.resume()
+    feed = BatchFeed(app.channel(maxsize=1), 1024 * 1024)
+    queue = feed.channel.__aiter__().queue  # the agent's subscription to the channel
+    assert await feed.put(RawBatch([], 0))  # its queue is full now
+    waiting = asyncio.create_task(feed.put(RawBatch([], 0)))
+    await _waiting_for_room(queue)
+    app.flow_control.suspend()
+    app.flow_control.clear()
+    assert await waiting is False
+
+    app.flow_control.resume()
+    assert await feed.put(RawBatch([], 0))  # full again
+    stopped = asyncio.create_task(feed.put(RawBatch([], 0)))
+    await _waiting_for_room(queue)
+    stopped.cancel()  # the worker stopping: that cancellation is not swallowed
+    with pytest.raises(asyncio.CancelledError):
+        await stopped
