@@ -66,8 +66,7 @@ class ProcessorApp(faust.App):
         return [self.persister, *super().on_init_dependencies()]
 
     async def on_stop(self) -> None:
-        self.batch_feed.open = False
-        self.persister.accepting = False
+        self.batch_feed.open = False  # the consumer puts, and the agent starts, no batch more
         await self.persister.settle(self.stop_wait_s)
         await super().on_stop()
 

@@ -79,7 +79,6 @@ class Persister(Service):
         self._writer: OrderedWriter | None = None
         self._committing: asyncio.Future[None] | None = None
         self._commit_again = False
-        self.accepting = True
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
@@ -110,7 +109,8 @@ class Persister(Service):
         assert self._writer is not None
         prepared = await self._processor.prepare([incoming(m) for m in batch.messages])
         await self._writer.make_room()
-        if not self.accepting or batch.rebalance != self.app.rebalancing_count:
+        feed_open = self.app.batch_feed.open  # type: ignore[attr-defined]
+        if not feed_open or batch.rebalance != self.app.rebalancing_count:
             log.info("batch read before a rebalance dropped", extra={"size": len(batch.messages)})
             return
         self._writer.start(prepared, functools.partial(self._committed, batch))
