@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 
 from schemas.quarantine import QuarantinedDocument, decode_quarantine
 from schemas.records import RawRecord, decode_raw
@@ -35,23 +36,24 @@ async def read_raw(
 ) -> list[RawRecord]:
     """Every record currently on the given raw topics (reads until the end offsets)."""
     topics = [raw_topic(t, settings.topic_prefix) for t in data_types]
-    return await read_topics(settings, topics, decode_raw, timeout_ms=timeout_ms)
+    return await read_topics(settings, topics, lambda m: decode_raw(m.value), timeout_ms=timeout_ms)
 
 
 async def read_quarantine(settings: KafkaSettings) -> list[QuarantinedDocument]:
     """Every record currently on the quarantine topic."""
     topic = f"{settings.topic_prefix}{QUARANTINE}"
-    return await read_topics(settings, [topic], decode_quarantine)
+    return await read_topics(settings, [topic], lambda m: decode_quarantine(m.value))
 
 
 async def read_topics(
     settings: KafkaSettings,
     topics: list[str],
-    decode: Callable[[bytes], T],
+    decode: Callable[[ConsumerRecord], T],
     *,
     timeout_ms: int = 3000,
 ) -> list[T]:
-    """Every record currently on `topics`, decoded (reads until the end offsets)."""
+    """Every record currently on `topics`, decoded (reads until the end offsets); `decode`
+    takes the whole consumer record (headers and key included)."""
     consumer = AIOKafkaConsumer(
         *topics,
         **settings.client_kwargs(),
@@ -76,7 +78,7 @@ async def read_topics(
             if not batch:
                 raise AssertionError(f"raw topics stopped short of their end offsets: {pending}")
             for tp, messages in batch.items():
-                records.extend(decode(m.value) for m in messages)
+                records.extend(decode(m) for m in messages)
                 if messages and messages[-1].offset + 1 >= end[tp]:
                     pending.discard(tp)
     finally:

@@ -20,9 +20,8 @@ from tests.collector.helpers import TODAY, connect, read_raw
 from tests.stream_processor.helpers import (
     ROOT,
     Worker,
-    committed_total,
-    eventually,
     read_topic,
+    wait_committed,
 )
 
 ALL = [t.name for t in DATA_TYPES]
@@ -57,12 +56,7 @@ async def test_quirky_data_is_stored_with_its_notes_and_nothing_is_dead_lettered
     worker = Worker(env, tmp_path / "worker.log")
     worker.start()
     try:
-
-        async def done() -> bool:
-            assert worker.alive(), worker.log()
-            return await committed_total(topics, group_id) >= len(records)
-
-        await eventually(done, 120, "every published record processed")
+        await wait_committed(topics, group_id, len(records), worker)
         assert worker.stop() == 0, worker.log()
     finally:
         worker.kill()

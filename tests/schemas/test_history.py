@@ -145,7 +145,7 @@ async def _through_broker(settings: KafkaSettings, values: list[bytes]) -> list[
             await producer.send_and_wait(topic, value, key=USER.encode())
     finally:
         await producer.stop()
-    return await read_topics(settings, [topic], bytes)
+    return await read_topics(settings, [topic], lambda m: bytes(m.value))
 
 
 async def test_records_of_every_shipped_version_decode_through_the_current_reader(

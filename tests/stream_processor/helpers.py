@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from schemas.examples import example_document
 from schemas.records import RawRecord, decode_trend, document_key, encode_raw
 from schemas.settings import KafkaSettings
-from schemas.topics import TRENDS, committed_offsets, raw_topic, registry
+from schemas.topics import TRENDS, committed_offsets, raw_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 FETCHED = datetime(2026, 1, 10, 5, 0, tzinfo=UTC)
@@ -70,32 +70,22 @@ async def produce(
 
 
 async def read_topic(settings: KafkaSettings, name: str) -> list[Any]:
-    """Every record of a topic (prefixed name), from the beginning to the end offsets it had
-    when the read began."""
-    topic = settings.topic_prefix + name
-    consumer = AIOKafkaConsumer(
-        **settings.client_kwargs(),
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    out: list[Any] = []
-    try:
-        [spec] = [s for s in registry(settings.topic_prefix) if s.name == topic]
-        partitions = [TopicPartition(topic, p) for p in range(spec.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, messages in batch.items():
-                out.extend(m for m in messages if m.offset < ends[tp])
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
-    return out
+    """Every record of a topic (prefixed name), from the beginning to its end offsets."""
+    from tests.collector.helpers import read_topics
+
+    return await read_topics(settings, [settings.topic_prefix + name], lambda m: m)
+
+
+async def wait_committed(
+    settings: KafkaSettings, group: str, total: int, worker: Worker, seconds: float = 180
+) -> None:
+    """Until the group's committed offsets cover `total` records; the worker must stay up."""
+
+    async def done() -> bool:
+        assert worker.alive(), worker.log()
+        return await committed_total(settings, group) >= total
+
+    await eventually(done, seconds, f"{total} records committed")
 
 
 async def trend_events(settings: KafkaSettings) -> list[dict[str, Any]]:

@@ -25,12 +25,12 @@ from tests.stream_processor.helpers import (
     ROOT,
     Worker,
     committed_total,
-    eventually,
     expected_rows,
     free_port,
     history,
     produce,
     stored_rows,
+    wait_committed,
 )
 
 # sha256 of the upstream methods HandoffConsumer._drain_messages replaces or relies on, as
@@ -81,11 +81,7 @@ async def test_whole_fetches_reach_the_agent_and_every_offset_is_committed(
     await produce(topics, records)  # type: ignore[arg-type]
     worker.start()
 
-    async def done() -> bool:
-        assert worker.alive(), worker.log()
-        return await committed_total(topics, group_id) >= len(records)
-
-    await eventually(done, 120, "every record committed")
+    await wait_committed(topics, group_id, len(records), worker)
     assert await committed_total(topics, group_id) == len(records)
     assert await stored_rows(db, set(DAILY_TYPES)) == expected_rows(records, set(users))
     async with httpx.AsyncClient() as client:

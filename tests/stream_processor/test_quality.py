@@ -18,11 +18,10 @@ from tests.gateway.conftest import make_settings
 from tests.gateway.factories import new_user
 from tests.stream_processor.helpers import (
     Worker,
-    committed_total,
     day,
-    eventually,
     produce,
     raw,
+    wait_committed,
 )
 
 
@@ -35,14 +34,6 @@ async def gateway(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             yield c
-
-
-async def _settle(topics: KafkaSettings, worker: Worker, group_id: str, total: int) -> None:
-    async def done() -> bool:
-        assert worker.alive(), worker.log()
-        return await committed_total(topics, group_id) >= total
-
-    await eventually(done, 120, f"{total} records committed")
 
 
 async def _trend(db: asyncpg.Pool, user: str, metric: str, on: date) -> asyncpg.Record | None:
@@ -71,7 +62,7 @@ async def test_an_implausible_night_is_stored_flagged_and_served_with_its_notes(
     odd.document["hrv"]["items"][2] = -15.0
     await produce(topics, [*nights, odd])
     worker.start()
-    await _settle(topics, worker, group_id, len(nights) + 1)
+    await wait_committed(topics, group_id, len(nights) + 1, worker)
 
     response = await gateway.get(
         "/api/sleep-periods",
@@ -125,7 +116,7 @@ async def test_a_day_in_progress_is_not_flagged_and_moves_no_baseline(
     tomorrow = _activity(user, today + timedelta(days=1), 9100, later)
     await produce(topics, [*history, partial, tomorrow])
     worker.start()
-    await _settle(topics, worker, group_id, len(history) + 2)
+    await wait_committed(topics, group_id, len(history) + 2, worker)
 
     metric = "daily_activity.steps"
     so_far = await _trend(db, user, metric, today)
@@ -147,7 +138,7 @@ async def test_a_day_in_progress_is_not_flagged_and_moves_no_baseline(
     # Collected again once the day is over: evaluated like any other day.
     complete = _activity(user, today, 2100, later)
     await produce(topics, [complete])
-    await _settle(topics, worker, group_id, len(history) + 3)
+    await wait_committed(topics, group_id, len(history) + 3, worker)
     final = await _trend(db, user, metric, today)
     assert final is not None and final["value"] == 2100 and not final["in_progress"]
     assert final["flag"]

@@ -31,19 +31,12 @@ from tests.stream_processor.helpers import (
     stored_rows,
     stored_trends,
     trend_events,
+    wait_committed,
 )
 
 PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 PG_RESTART = ("runuser", "-u", "postgres", "--", PG_CTL, "restart", "-m", "fast", "-w", "-t", "60")
 PG_BASE = ROOT / ".local" / "postgres"
-
-
-async def _wait_committed(topics: KafkaSettings, group: str, total: int, worker: Worker) -> None:
-    async def done() -> bool:
-        assert worker.alive(), worker.log()
-        return await committed_total(topics, group) >= total
-
-    await eventually(done, 180, f"{total} records committed")
 
 
 async def test_sigkill_mid_stream_loses_and_doubles_nothing(
@@ -85,7 +78,7 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
         worker.kill()
         kills += 1
         worker.start()
-    await _wait_committed(topics, group_id, len(records), worker)
+    await wait_committed(topics, group_id, len(records), worker)
     assert await stored_rows(db, set(DAILY_TYPES)) == expected_rows(documents, set(users))
     assert worker.stop() == 0, worker.log()
 
@@ -131,7 +124,7 @@ async def test_postgres_restart_while_the_worker_runs(
     half = len(records) // 2
     worker.start()
     await produce(topics, records[:half])  # type: ignore[arg-type]
-    await _wait_committed(topics, group_id, half, worker)
+    await wait_committed(topics, group_id, half, worker)
     producing = asyncio.create_task(produce(topics, records[half:]))  # type: ignore[arg-type]
     await asyncio.sleep(0.3)
     restart = await asyncio.to_thread(
@@ -146,7 +139,7 @@ async def test_postgres_restart_while_the_worker_runs(
     )
     assert restart.returncode == 0, "pg_ctl restart failed"
     await producing
-    await _wait_committed(topics, group_id, len(records), worker)
+    await wait_committed(topics, group_id, len(records), worker)
     await db.expire_connections()
     assert await stored_rows(db, set(DAILY_TYPES)) == expected_rows(records, set(users))
     assert "batch not committed, retrying" in worker.log()
@@ -164,7 +157,7 @@ async def test_replay_into_an_emptied_database_gives_identical_rows(
     records = history(users, days=45, seed=3)
     await produce(topics, records)  # type: ignore[arg-type]
     worker.start()
-    await _wait_committed(topics, group_id, len(records), worker)
+    await wait_committed(topics, group_id, len(records), worker)
     assert worker.stop() == 0, worker.log()
     documents = await stored_rows(db, set(DAILY_TYPES))
     trends = await stored_trends(db)
@@ -206,7 +199,7 @@ async def test_broker_restart_while_the_worker_runs(
         half = len(records) // 2
         worker.start()
         await produce(private, records[:half])  # type: ignore[arg-type]
-        await _wait_committed(private, group_id, half, worker)
+        await wait_committed(private, group_id, half, worker)
         pid = worker.process.pid if worker.process else None
 
         broker.down()
@@ -215,7 +208,7 @@ async def test_broker_restart_while_the_worker_runs(
         broker.up()
 
         await produce(private, records[half:])  # type: ignore[arg-type]
-        await _wait_committed(private, group_id, len(records), worker)
+        await wait_committed(private, group_id, len(records), worker)
         assert worker.process is not None and worker.process.pid == pid and worker.starts == 1
         assert await committed_total(private, group_id) == len(records)
         assert await stored_rows(db, set(DAILY_TYPES)) == expected_rows(records, set(users))
