@@ -16,11 +16,33 @@ DLQ = "oura.dlq"
 QUARANTINE = "oura.raw.quarantine"
 """Not a data type: documents the collector could not encode. Under `oura.raw.` so that the
 collector's produce permission covers it; pattern subscribers to `oura.raw.*` must skip it."""
+WEBHOOK_EVENTS = "oura.webhook.events"
+"""Verified Oura webhook notifications, keyed by platform user (schemas.keys)."""
 
 RAW_PARTITIONS = 6
 """Upper bound for processor replicas (one owner per partition)."""
 
-_KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete"}
+DAY_MS = 24 * 3600 * 1000
+ERASURE_DEADLINE_MS = 7 * DAY_MS
+"""`max.compaction.lag.ms` of every compacted topic: a record superseded or tombstoned is
+removed by compaction within this long. This is the erasure deadline the README states."""
+TOMBSTONE_RETENTION_MS = DAY_MS
+"""`delete.retention.ms`: how long a tombstone (a key, no data) stays readable, so that a
+consumer that is behind by less than this still sees the deletion."""
+WEBHOOK_EVENTS_RETENTION_MS = 3 * DAY_MS
+"""Webhook events are notifications, not data: kept long enough to ride out a fetcher outage
+(Oura itself gives up after about an hour) and gone well within the erasure deadline."""
+
+COMPACTED = {
+    "cleanup.policy": "compact",
+    "max.compaction.lag.ms": str(ERASURE_DEADLINE_MS),
+    "delete.retention.ms": str(TOMBSTONE_RETENTION_MS),
+    # Segments roll at least this often, so that no record waits in an active segment (which
+    # compaction never touches) past the deadline.
+    "segment.ms": str(DAY_MS),
+}
+"""A changelog keyed by schemas.keys: the newest record of each key is kept forever, earlier ones
+and tombstoned keys are removed within ERASURE_DEADLINE_MS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +70,9 @@ def registry(prefix: str = "") -> list[TopicSpec]:
         TopicSpec(
             raw_topic(t.name, prefix),
             RAW_PARTITIONS,
-            dict(_KEEP_FOREVER),
-            f"every collected Oura {t.name} document; the replayable source of truth",
+            dict(COMPACTED),
+            f"every collected Oura {t.name} document, newest version per document key; "
+            "the replayable source of truth",
         )
         for t in DATA_TYPES
     ]
@@ -58,18 +81,25 @@ def registry(prefix: str = "") -> list[TopicSpec]:
         TopicSpec(
             f"{prefix}{TRENDS}",
             RAW_PARTITIONS,
-            {"retention.ms": str(400 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
-            "derived daily trends; rebuilt by replay",
+            dict(COMPACTED),
+            "derived daily trends, newest per user, metric and day; rebuilt by replay",
         ),
-        # Bad input is kept until someone has looked at it: nothing is ever silently dropped.
+        # Bad input is kept until someone has looked at it (or its user is erased): every dead
+        # letter has a key of its own, so compaction never drops one.
         TopicSpec(
-            f"{prefix}{DLQ}", 3, dict(_KEEP_FOREVER), "records that failed decoding or validation"
+            f"{prefix}{DLQ}", 3, dict(COMPACTED), "records that failed decoding or validation"
         ),
         TopicSpec(
             f"{prefix}{QUARANTINE}",
             3,
-            dict(_KEEP_FOREVER),
+            dict(COMPACTED),
             "documents the collector fetched but could not encode, as received, with the reason",
+        ),
+        TopicSpec(
+            f"{prefix}{WEBHOOK_EVENTS}",
+            RAW_PARTITIONS,
+            {"cleanup.policy": "delete", "retention.ms": str(WEBHOOK_EVENTS_RETENTION_MS)},
+            "verified Oura webhook notifications for the collector's webhook fetcher",
         ),
     ]
 
