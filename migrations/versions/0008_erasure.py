@@ -6,7 +6,9 @@ text, not a reference: a refused record's key may name no account at all.
 
 `erasures` is the receipt of a deleted account: what was deleted, the tombstones published and
 the time by which compaction has removed the records. `user_id` is held only while the erasure
-is in progress (the tombstones need it) and cleared when it completes.
+is in progress (the tombstones need it) and cleared when it completes; `subject_digest`
+(SHA-256 of the user id's text) stays, so that the processor recognises a record of an erased
+account that arrives later and tombstones it instead of keeping it.
 
 Revision ID: 0008
 Revises: 0007
@@ -40,6 +42,7 @@ CREATE INDEX dead_letters_user ON dead_letters (user_id, dead_lettered_at);
 CREATE TABLE erasures (
     id                  uuid PRIMARY KEY,
     user_id             uuid,
+    subject_digest      bytea NOT NULL,
     status              text NOT NULL CHECK (status IN ('in_progress', 'complete')),
     requested_at        timestamptz NOT NULL DEFAULT now(),
     rows_deleted        jsonb NOT NULL DEFAULT '{}',
@@ -49,6 +52,7 @@ CREATE TABLE erasures (
     last_error          text,
     CHECK (status = 'in_progress' OR user_id IS NULL)
 );
+CREATE INDEX erasures_subject ON erasures (subject_digest);
 CREATE INDEX erasures_in_progress ON erasures (requested_at) WHERE status = 'in_progress';
 """
 
