@@ -1,4 +1,4 @@
-"""`python -m collector run | backfill | rotate-keys | requeue-quarantine`.
+"""`python -m collector run | backfill | rotate-keys | requeue-quarantine | subscriptions`.
 
 Exit codes: 0 everything succeeded, 1 some user or data type failed (one line each on stdout),
 2 the command or its configuration is wrong (one line on stderr, never a traceback)."""
@@ -32,6 +32,7 @@ from collector.tokens import (
     retry_revocations,
     rotate_all_tokens,
 )
+from collector.webhooks import subscriptions_cli
 from schemas.data_types import BY_NAME, DataType
 from schemas.logs import configure_logging
 from schemas.settings import DatabaseSettings, KafkaSettings
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     requeue.add_argument("--since", type=_parse_day, help="only those fetched on or after")
     requeue.add_argument("--types", nargs="+", metavar="TYPE", help="only these data types")
+    subscriptions_cli.add_parser(commands)
     return parser
 
 
@@ -189,6 +191,11 @@ async def _main(args: argparse.Namespace, settings: CollectorSettings) -> int:
     only = _parse_types(getattr(args, "types", None))
     if args.command == "requeue-quarantine":
         return await _requeue(args, only)
+    if args.command == "subscriptions":
+        try:
+            return await subscriptions_cli.run(args, settings)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     async with _resources(settings) as res:
         if args.command == "rotate-keys":
             count = await rotate_all_tokens(res.pool, res.cipher)

@@ -79,6 +79,15 @@ class CollectorSettings(OuraOAuthSettings):
     backfill_chunk_days: int = Field(
         default=365, ge=1, validation_alias="COLLECTOR_BACKFILL_CHUNK_DAYS"
     )
+    # Webhook subscriptions (`python -m collector subscriptions`): Oura calls this URL (the
+    # gateway's receiver) and echoes the token in its handshake, which the receiver checks.
+    oura_webhook_callback_url: str = ""
+    oura_webhook_verification_token: SecretStr = SecretStr("")
+    # Third parties renew at least 3 days ahead (OURA_API_V2.md §4.4): a missed daily renewal
+    # run or two still leaves time before deliveries stop.
+    webhook_renew_within_days: float = Field(
+        default=3.0, gt=0, validation_alias="COLLECTOR_WEBHOOK_RENEW_WITHIN_DAYS"
+    )
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> CollectorSettings:
