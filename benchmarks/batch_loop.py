@@ -88,7 +88,7 @@ async def run(settings: ProcessorSettings, kafka: KafkaSettings, db: DatabaseSet
             fetched = await consumer.getmany(timeout_ms=500, max_records=settings.batch_size)
             current = generation.value
             batch = [
-                Incoming(tp.topic, tp.partition, m.offset, m.key, m.value or b"", m.timestamp)
+                Incoming(tp.topic, tp.partition, m.offset, m.key, m.value, m.timestamp)
                 for tp, messages in fetched.items()
                 for m in messages
             ]

@@ -1,6 +1,7 @@
-"""Publishing collected documents: Avro raw records, keyed by user id, through an idempotent
-producer with acks=all. `publish` returns only when the broker acknowledged every record, which is
-what lets the caller advance a cursor.
+"""Publishing collected documents: Avro raw records keyed `<user>/<document key>` and
+partitioned by the user part (schemas.keys), through an idempotent producer with acks=all.
+`publish` returns only when the broker acknowledged every record, which is what lets the caller
+advance a cursor.
 
 A document that cannot become a raw record goes, as received and with the reason, to the
 quarantine topic instead (schemas/quarantine.py): it costs only itself, never its window."""
@@ -12,16 +13,15 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from collector.metrics import DOCUMENTS_PUBLISHED, DOCUMENTS_QUARANTINED
 from schemas.codec import CodecError
 from schemas.data_types import get
+from schemas.keys import partition_by_user, quarantine_key, raw_key
 from schemas.quarantine import QuarantinedDocument, encode_quarantine, quarantine
 from schemas.records import RawRecord, document_key, encode_raw
 from schemas.settings import KafkaSettings
@@ -40,19 +40,6 @@ UNENCODABLE: tuple[type[Exception], ...] = (
 )
 """What turning one document into a raw record raises when the document, not the code, is at
 fault: a missing or mistyped field, no usable key, a value Avro cannot hold."""
-
-
-@lru_cache(maxsize=65_536)
-def _key_hash(key: bytes) -> int:
-    return int(murmur2(key)) & 0x7FFFFFFF
-
-
-def partition_for_key(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """aiokafka's default partitioner (Java-compatible murmur2 of the key) with the hash
-    memoised: every record of a user carries the same key, and murmur2 is pure Python."""
-    if key is None:
-        return int(DefaultPartitioner()(key, all_partitions, available))
-    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 class PublishError(Exception):
@@ -77,7 +64,7 @@ class RawPublisher:
             "max_batch_size": 1024 * 1024,
             "max_request_size": 8 * 1024 * 1024,
             "request_timeout_ms": 60_000,
-            "partitioner": partition_for_key,
+            "partitioner": partition_by_user,
         }
         options.update(producer_overrides)
         self._producer = AIOKafkaProducer(**settings.client_kwargs(), **options)
@@ -116,18 +103,29 @@ class RawPublisher:
         one, and wait for all acknowledgements. Raises PublishError if any send failed."""
         get(data_type)  # a clear KeyError for a type that does not exist: the caller's bug
         refused: list[QuarantinedDocument] = []
-        key = user_id.encode()
         records = (
-            (*self._record_of(user_id, data_type, d, fetched_at, endpoint, refused), key)
-            for d in documents
+            self._record_of(user_id, data_type, d, fetched_at, endpoint, refused) for d in documents
         )
         await self._send_and_wait(records, label=data_type)
         published = len(documents) - len(refused)
         self._account(user_id, data_type, published, refused)
         return Published(published, tuple(refused))
 
-    async def send_all(self, records: Iterable[tuple[str, bytes, bytes]]) -> None:
-        """Send encoded (topic, value, key) records and wait for every acknowledgement."""
+    async def publish_deletions(
+        self, user_id: str, data_type: str, document_keys: Sequence[str]
+    ) -> int:
+        """Publish a tombstone for each document: the processor removes its row and the raw
+        topic's compaction removes every earlier version of it."""
+        get(data_type)
+        topic = raw_topic(data_type, self._settings.topic_prefix)
+        await self._send_and_wait(
+            ((topic, None, raw_key(user_id, k)) for k in document_keys), label=data_type
+        )
+        return len(document_keys)
+
+    async def send_all(self, records: Iterable[tuple[str, bytes | None, bytes]]) -> None:
+        """Send encoded (topic, value, key) records and wait for every acknowledgement; a value
+        of None is a tombstone."""
         await self._send_and_wait(records, label="send")
 
     def _record_of(
@@ -138,12 +136,13 @@ class RawPublisher:
         fetched_at: datetime,
         endpoint: str,
         refused: list[QuarantinedDocument],
-    ) -> tuple[str, bytes]:
-        """(topic, value) of the raw record of `document`, or of its quarantine record, which is
-        then added to `refused`."""
+    ) -> tuple[str, bytes, bytes]:
+        """(topic, value, key) of the raw record of `document`, or of its quarantine record,
+        which is then added to `refused`."""
         try:
             value = encode_document(user_id, data_type, document, fetched_at, endpoint)
-            return raw_topic(data_type, self._settings.topic_prefix), value
+            key = raw_key(user_id, document_key(data_type, document))
+            return raw_topic(data_type, self._settings.topic_prefix), value, key
         except UNENCODABLE as exc:
             held = quarantine(
                 user_id=user_id,
@@ -154,10 +153,11 @@ class RawPublisher:
                 endpoint=endpoint,
             )
             refused.append(held)
-            return self._quarantine_topic, encode_quarantine(held)
+            key = quarantine_key(user_id, data_type, held.document_key)
+            return self._quarantine_topic, encode_quarantine(held), key
 
     async def _send_and_wait(
-        self, records: Iterable[tuple[str, bytes, bytes]], *, label: str
+        self, records: Iterable[tuple[str, bytes | None, bytes]], *, label: str
     ) -> None:
         futures: list[asyncio.Future[Any]] = []
         failure: BaseException | None = None

@@ -5,7 +5,8 @@ The quarantine topic is read from the beginning up to the end offsets seen at st
 quarantined several times (each run re-fetches a few days) is requeued once, in its newest copy,
 with the `fetched_at` of that fetch, so the processor never lets it overwrite a later version.
 Documents the schema still refuses stay where they are; the topic itself is never changed, so
-a requeue can be repeated (the processor dedupes by content)."""
+a requeue can be repeated (the processor dedupes by content). A tombstone (an erased account)
+drops the records of its key read before it: an erasure is never undone by a requeue."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from aiokafka import AIOKafkaConsumer
 
 from collector.publisher import UNENCODABLE, RawPublisher, encode_document
 from schemas.codec import CodecError
+from schemas.keys import quarantine_key, raw_key, user_key
 from schemas.quarantine import QuarantinedDocument, decode_quarantine
+from schemas.records import document_key
 from schemas.settings import KafkaSettings
 from schemas.topics import QUARANTINE, raw_topic
 
@@ -64,8 +67,12 @@ async def read_quarantine(
             batch = await consumer.getmany(*pending, timeout_ms=1000)
             for tp, messages in batch.items():
                 for message in messages:
-                    if message.offset < end[tp]:
-                        report.read += 1
+                    if message.offset >= end[tp]:
+                        continue
+                    report.read += 1
+                    if message.value is None:
+                        held = _without(held, message.key)
+                    else:
                         held.extend(_decoded(message.value, report))
             for tp in list(pending):
                 if await consumer.position(tp) >= end[tp]:
@@ -75,9 +82,19 @@ async def read_quarantine(
     return held
 
 
-def _decoded(value: bytes | None, report: RequeueReport) -> list[QuarantinedDocument]:
+def _without(held: list[QuarantinedDocument], key: bytes | None) -> list[QuarantinedDocument]:
+    """`held` less the records a tombstone with `key` deletes (keys of either layout: the
+    record's own, or its user's alone as before the topics were compacted)."""
+    return [
+        h
+        for h in held
+        if key not in (quarantine_key(h.user_id, h.data_type, h.document_key), user_key(h.user_id))
+    ]
+
+
+def _decoded(value: bytes, report: RequeueReport) -> list[QuarantinedDocument]:
     try:
-        return [decode_quarantine(value or b"")]
+        return [decode_quarantine(value)]
     except CodecError as exc:
         report.unreadable += 1
         log.warning("unreadable quarantine record", extra={"error": str(exc)})
@@ -103,7 +120,7 @@ async def requeue_quarantine(
     """Publish to its raw topic every quarantined document (fetched at or after `since`, of the
     types in `only`) that the current schema takes."""
     report = RequeueReport()
-    sendable: list[tuple[str, bytes, bytes]] = []  # topic, value, key
+    sendable: list[tuple[str, bytes | None, bytes]] = []  # topic, value, key
     for record in newest_copies(await read_quarantine(settings, report)):
         if (since and record.fetched_at < since) or (only and record.data_type not in only):
             continue
@@ -116,7 +133,8 @@ async def requeue_quarantine(
             report.still_refused += 1
             continue
         topic = raw_topic(record.data_type, settings.topic_prefix)
-        sendable.append((topic, value, record.user_id.encode()))
+        key = raw_key(record.user_id, document_key(record.data_type, document))
+        sendable.append((topic, value, key))
     await publisher.send_all(sendable)
     report.requeued = len(sendable)
     return report

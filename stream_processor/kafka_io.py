@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from schemas.keys import partition_by_user
 from schemas.settings import KafkaSettings
 from stream_processor.pipeline import Outgoing
 
@@ -29,6 +30,7 @@ class KafkaPublisher:
             **settings.client_kwargs(),
             acks="all",
             enable_idempotence=True,
+            partitioner=partition_by_user,
             linger_ms=5,
             max_batch_size=512 * 1024,
         )

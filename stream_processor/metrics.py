@@ -30,6 +30,15 @@ QUALITY_FLAGS = Counter(
     " data type and field",
     ["data_type", "field"],
 )
+DELETED = Counter(
+    "processor_documents_deleted_total",
+    "Document rows removed by a tombstone on their raw topic (Oura deleted the document)",
+    ["data_type"],
+)
+ERASED_LATE = Counter(
+    "processor_erased_records_tombstoned_total",
+    "Records of an erased account that arrived after the erasure, tombstoned instead of kept",
+)
 SKIPPED = Counter(
     "processor_records_skipped_total",
     "Valid records not written, by data type and reason (e.g. the user's account is gone)",

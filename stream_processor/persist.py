@@ -50,7 +50,7 @@ def incoming(message: Message) -> Incoming:
         message.partition,
         message.offset,
         message.key,
-        message.value or b"",
+        message.value,
         None if stamp is None else round(stamp * 1000),
     )
 

@@ -37,16 +37,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 import asyncpg
 
+from schemas.keys import document_key_of, trend_key, user_of
 from schemas.records import encode_trend
 from schemas.topics import DLQ, TRENDS
 from stream_processor import metrics, trends
 from stream_processor.decoding import Refused, data_type_for, decode_batch
 from stream_processor.dlq import DeadLetter
+from stream_processor.storage.dead_letters import erased_users, record_dead_letters
 from stream_processor.storage.documents import (
     DocumentRow,
+    delete_documents,
     existing_users,
     newest_per_key,
     notify_users_changed,
@@ -56,8 +60,8 @@ from stream_processor.storage.documents import (
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
-Outgoing = tuple[str, bytes | None, bytes, Headers]
-"""(topic, key, value, headers)"""
+Outgoing = tuple[str, bytes | None, bytes | None, Headers]
+"""(topic, key, value, headers); a value of None is a tombstone"""
 
 
 class Publisher(Protocol):
@@ -73,8 +77,19 @@ class Incoming:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
+    """None: a tombstone, the document under `key` was deleted (schemas.keys.raw_key)."""
     timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Deletion:
+    """A tombstone on a raw topic: the row of (user, document key) goes."""
+
+    incoming: Incoming
+    data_type: str
+    user_id: str
+    document_key: str
 
 
 @dataclass(slots=True)
@@ -95,6 +110,7 @@ class Prepared:
     valid: list[_Valid]
     dead: list[DeadLetter]
     started: float
+    deletions: list[_Deletion] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -145,15 +161,35 @@ class BatchProcessor:
         started = time.perf_counter()
         valid: list[_Valid] = []
         dead: list[DeadLetter] = []
-        outcomes = await decode_batch([(i.topic, i.value) for i in batch], self._prefix)
-        for incoming, outcome in zip(batch, outcomes, strict=True):
+        deletions: list[_Deletion] = []
+        records = [i for i in batch if i.value is not None]
+        outcomes = await decode_batch([(i.topic, i.value or b"") for i in records], self._prefix)
+        for incoming, outcome in zip(records, outcomes, strict=True):
             if isinstance(outcome, Refused):
                 dead.append(
                     _dead(incoming, outcome.error_class, outcome.error_message, outcome.data_type)
                 )
             else:
                 valid.append(_Valid(incoming, data_type_for(incoming.topic, self._prefix), outcome))
-        return Prepared(batch, valid, dead, started)
+        if len(records) < len(batch):
+            deletions = self._deletions(batch)
+            valid, deletions = _last_word(valid, deletions)
+        return Prepared(batch, valid, dead, started, deletions)
+
+    def _deletions(self, batch: Sequence[Incoming]) -> list[_Deletion]:
+        out: list[_Deletion] = []
+        for incoming in batch:
+            if incoming.value is not None:
+                continue
+            data_type = data_type_for(incoming.topic, self._prefix)
+            user, key = user_of(incoming.key), document_key_of(incoming.key)
+            if data_type == "unknown" or not user or not key or not _is_uuid(user):
+                # A tombstone of a key the processor never stored (an erased account's key of
+                # the layout before compaction, an outsider's): nothing to remove.
+                metrics.SKIPPED.labels(data_type, "tombstone_without_row").inc()
+                continue
+            out.append(_Deletion(incoming, data_type, user, key))
+        return out
 
     async def write(
         self, prepared: Prepared, documents_written: asyncio.Event | None = None
@@ -165,7 +201,10 @@ class BatchProcessor:
         result = BatchResult(consumed=len(prepared.batch))
         written = documents_written or asyncio.Event()
         await self._retrying(
-            lambda: self._persist(prepared.valid, prepared.dead, result, written), result
+            lambda: self._persist(
+                prepared.valid, prepared.dead, result, written, prepared.deletions
+            ),
+            result,
         )
         written.set()
         self._observe(prepared.batch, time.perf_counter() - prepared.started)
@@ -201,19 +240,20 @@ class BatchProcessor:
         dead: list[DeadLetter],
         result: BatchResult,
         documents_written: asyncio.Event,
+        deletions: list[_Deletion],
     ) -> None:
         result.persisted = result.unchanged = result.skipped = result.trends = 0
         result.changed_days = set()
         refused: list[DeadLetter] = []
         async with self._pool.acquire() as conn:
             try:
-                await self._transaction(conn, valid, [*dead], result, documents_written)
+                await self._transaction(conn, valid, [*dead], result, documents_written, deletions)
             except _DATA_ERRORS as exc:
                 log.warning(
                     "the database refused a batch; isolating the record(s) it refuses",
                     extra={"error": f"{type(exc).__name__}: {exc}"},
                 )
-                refused = await self._one_by_one(conn, valid, dead, result)
+                refused = await self._one_by_one(conn, valid, dead, result, deletions)
         result.dead_lettered = len(dead) + len(refused)
 
     async def _transaction(
@@ -223,22 +263,36 @@ class BatchProcessor:
         dead: list[DeadLetter],
         result: BatchResult,
         documents_written: asyncio.Event | None = None,
+        deletions: Sequence[_Deletion] = (),
     ) -> None:
         async with conn.transaction():
-            users = await existing_users(conn, (v.row.user_id for v in valid))
+            users = await existing_users(
+                conn, [*(v.row.user_id for v in valid), *(d.user_id for d in deletions)]
+            )
             by_type: dict[str, list[DocumentRow]] = defaultdict(list)
+            orphans: list[tuple[str, Incoming]] = []
             for item in valid:
                 if item.row.user_id in users:
                     by_type[item.data_type].append(item.row)
                 else:
-                    result.skipped += 1
+                    orphans.append((item.row.user_id, item.incoming))
                     metrics.SKIPPED.labels(item.data_type, "unknown_user").inc()
+            result.skipped = len(orphans)
             if result.skipped:
                 log.warning(
                     "records of users without an account were not written",
                     extra={"records": result.skipped},
                 )
+            erased, dead = await self._erased_out(conn, orphans, dead)
             changed: set[tuple[str, str, str]] = set()
+            gone: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for deletion in deletions:
+                if deletion.user_id in users:
+                    gone[deletion.data_type].append((deletion.user_id, deletion.document_key))
+            for data_type, keys in gone.items():
+                removed = await delete_documents(conn, data_type, keys)
+                changed.update((user, data_type, day or "") for user, day in removed)
+                metrics.DELETED.labels(data_type).inc(len(removed))
             for data_type, rows in by_type.items():
                 written = await write_documents(conn, data_type, newest_per_key(rows))
                 changed.update((user, data_type, day or "") for user, day in written)
@@ -253,23 +307,45 @@ class BatchProcessor:
                 documents_written.set()
             await notify_users_changed(conn, (user for user, _, _ in changed))
             fresh = await trends.recompute(conn, changed)
-            await self._publish(fresh, dead)
+            await record_dead_letters(conn, [d.row() for d in dead])
+            await self._publish(fresh, dead, erased)
             result.changed_days = changed
             result.trends = len(fresh)
 
-    async def _publish(self, fresh: list[Any], dead: list[DeadLetter]) -> None:
+    async def _erased_out(
+        self,
+        conn: asyncpg.Connection,
+        orphans: list[tuple[str, Incoming]],
+        dead: list[DeadLetter],
+    ) -> tuple[list[Incoming], list[DeadLetter]]:
+        """Records (valid or dead) of erased accounts, which get a tombstone instead of being
+        kept anywhere, and the dead letters left once those are taken out."""
+        candidates = {user for user, _ in orphans} | {d.user_id for d in dead}
+        erased = await erased_users(conn, candidates) if candidates else set()
+        if not erased:
+            return [], dead
+        late = [incoming for user, incoming in orphans if user in erased]
+        late += [_incoming_of(d) for d in dead if d.user_id in erased]
+        metrics.ERASED_LATE.inc(len(late))
+        return late, [d for d in dead if d.user_id not in erased]
+
+    async def _publish(
+        self, fresh: list[Any], dead: list[DeadLetter], erased: Sequence[Incoming] = ()
+    ) -> None:
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
         messages: list[Outgoing] = [
             (
                 self._trends_topic,
-                row.user_id.encode(),
+                trend_key(row.user_id, row.metric, row.day.isoformat()),
                 encode_trend(trends.to_event(row, now_ms)),
                 [],
             )
             for row in fresh
         ]
         if self._dead_letter:
-            messages += [(self._dlq_topic, d.key, d.value, d.headers()) for d in dead]
+            messages += [(self._dlq_topic, d.letter_key, d.value, d.headers()) for d in dead]
+        # A record of an erased account that arrived after its erasure: compaction removes it.
+        messages += [(i.topic, i.key, None, []) for i in erased if i.key is not None]
         if messages:
             await self._publisher.send_all(messages)
         for letter in dead:
@@ -282,13 +358,19 @@ class BatchProcessor:
         valid: list[_Valid],
         dead: list[DeadLetter],
         result: BatchResult,
+        deletions: list[_Deletion],
     ) -> list[DeadLetter]:
         """Each record in its own transaction; the ones PostgreSQL refuses are dead-lettered."""
         refused: list[DeadLetter] = []
         if dead:
-            await self._publish([], dead)
+            await self._record_and_publish(conn, dead)
         changed: set[tuple[str, str, str]] = set()
         totals = BatchResult()
+        if deletions:  # keys the batch's other records do not touch (`_last_word`)
+            removed = BatchResult()
+            await self._transaction(conn, [], [], removed, deletions=deletions)
+            changed |= removed.changed_days
+            totals.trends += removed.trends
         for item in valid:
             single = BatchResult()
             try:
@@ -297,7 +379,7 @@ class BatchProcessor:
                 letter = _dead(
                     item.incoming, "DataRefused", f"{type(exc).__name__}: {exc}", item.data_type
                 )
-                await self._publish([], [letter])
+                await self._record_and_publish(conn, [letter])
                 refused.append(letter)
                 continue
             changed |= single.changed_days
@@ -308,6 +390,12 @@ class BatchProcessor:
         result.persisted, result.unchanged = totals.persisted, totals.unchanged
         result.skipped, result.trends, result.changed_days = totals.skipped, totals.trends, changed
         return refused
+
+    async def _record_and_publish(self, conn: asyncpg.Connection, dead: list[DeadLetter]) -> None:
+        async with conn.transaction():
+            late, dead = await self._erased_out(conn, [], dead)
+            await record_dead_letters(conn, [d.row() for d in dead])
+            await self._publish([], dead, late)
 
     # -- after the commit -------------------------------------------------------------------------
 
@@ -322,13 +410,51 @@ class BatchProcessor:
         metrics.LAST_BATCH_TIMESTAMP.set(time.time())
 
 
+def _incoming_of(letter: DeadLetter) -> Incoming:
+    return Incoming(letter.topic, letter.partition, letter.offset, letter.key, letter.value)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _last_word(
+    valid: list[_Valid], deletions: list[_Deletion]
+) -> tuple[list[_Valid], list[_Deletion]]:
+    """Within a batch, the record of a document that comes last decides: a tombstone drops the
+    versions before it, a version after a tombstone brings the document back. (One user's
+    records share a partition, so batch order is their order.)"""
+    last: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for item in valid:
+        i = item.incoming
+        key = (item.data_type, item.row.user_id, item.row.key)
+        last[key] = max(last.get(key, (-1, -1)), (i.partition, i.offset))
+    for d in deletions:
+        key = (d.data_type, d.user_id, d.document_key)
+        last[key] = max(last.get(key, (-1, -1)), (d.incoming.partition, d.incoming.offset))
+    kept_deletions = [
+        d
+        for d in deletions
+        if last[(d.data_type, d.user_id, d.document_key)]
+        == (d.incoming.partition, d.incoming.offset)
+    ]
+    doomed = {(d.data_type, d.user_id, d.document_key) for d in kept_deletions}
+    return [v for v in valid if (v.data_type, v.row.user_id, v.row.key) not in doomed], (
+        kept_deletions
+    )
+
+
 def _dead(incoming: Incoming, error_class: str, message: str, data_type: str) -> DeadLetter:
     return DeadLetter(
         incoming.topic,
         incoming.partition,
         incoming.offset,
         incoming.key,
-        incoming.value,
+        incoming.value or b"",
         error_class,
         message,
         data_type,

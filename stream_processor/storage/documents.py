@@ -588,3 +588,20 @@ async def notify_users_changed(conn: asyncpg.Connection, user_ids: Iterable[str]
         await conn.execute(
             f"SELECT pg_notify('{USER_CHANGED_CHANNEL}', u) FROM unnest($1::text[]) AS u", ids
         )
+
+
+async def delete_documents(
+    conn: asyncpg.Connection, data_type: str, keys: Sequence[tuple[str, str]]
+) -> list[tuple[str, str | None]]:
+    """Remove the (user id, document key) rows a tombstone deleted; returns (user, day) of each
+    row that existed, for the trend recomputation."""
+    if not keys:
+        return []
+    rows = await conn.fetch(
+        f"DELETE FROM {data_type} AS d USING unnest($1::uuid[], $2::text[]) AS k(user_id, id)\n"
+        "WHERE d.user_id = k.user_id AND d.id = k.id\n"
+        "RETURNING d.user_id::text, d.day::text",
+        [user for user, _ in keys],
+        [key for _, key in keys],
+    )
+    return [(r[0], r[1]) for r in rows]

@@ -19,6 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from schemas.examples import example_document
+from schemas.keys import partition_by_user, raw_key
 from schemas.records import RawRecord, decode_trend, document_key, encode_raw
 from schemas.settings import KafkaSettings
 from schemas.topics import TRENDS, committed_offsets, raw_topic
@@ -52,15 +53,22 @@ async def make_users(pool: asyncpg.Pool, count: int) -> list[str]:
 async def produce(
     settings: KafkaSettings, items: list[RawRecord | tuple[str, bytes | None, bytes]]
 ) -> None:
-    """Produce raw records (encoded) or (topic, key, value) tuples, in order, acks=all."""
-    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all", enable_idempotence=True)
+    """Produce raw records (encoded, keyed as the collector keys them) or (topic, key, value)
+    tuples, in order, acks=all, partitioned like every producer of the platform."""
+    producer = AIOKafkaProducer(
+        **settings.client_kwargs(),
+        acks="all",
+        enable_idempotence=True,
+        partitioner=partition_by_user,
+    )
     await producer.start()
     try:
         futures = []
         for item in items:
             if isinstance(item, RawRecord):
                 topic = raw_topic(item.data_type, settings.topic_prefix)
-                key, value = item.user_id.encode(), encode_raw(item)
+                key = raw_key(item.user_id, document_key(item.data_type, item.document))
+                value = encode_raw(item)
             else:
                 topic, key, value = item
             futures.append(await producer.send(topic, value, key=key))

@@ -12,6 +12,7 @@ import asyncpg
 
 from schemas.codec import default_codec
 from schemas.documents import to_avro
+from schemas.keys import UNKNOWN_USER, dead_letter_key, user_of
 from schemas.records import encode_raw, schema_name
 from schemas.settings import KafkaSettings
 from schemas.topics import DLQ, raw_topic
@@ -102,7 +103,20 @@ async def test_poison_records_go_to_the_dlq_with_their_reason(
         assert headers["source.topic"] == topic
         assert int(headers["source.offset"]) >= 0 and "source.partition" in headers
         assert headers["error.message"]
-        assert [m.key for m in letters if m.value == value] == [key]
+        # Keyed by the source record's user and position; the original key is a header.
+        assert headers["source.key"].encode() == key
+        expected_key = dead_letter_key(
+            user_of(key) or UNKNOWN_USER,
+            topic,
+            int(headers["source.partition"]),
+            int(headers["source.offset"]),
+        )
+        assert [m.key for m in letters if m.value == value] == [expected_key]
+    recorded = await db.fetch("SELECT key, user_id, source_topic, error_class FROM dead_letters")
+    assert sorted((r["key"], r["source_topic"]) for r in recorded) == sorted(
+        (m.key.decode(), header_map(m.headers)["source.topic"]) for m in letters
+    )
+    assert {r["user_id"] for r in recorded} == {user, "x"}
     classes = [h["error.class"] for h in reasons]
     assert classes[:2] == ["CorruptRecord", "UnknownSchema"]
     assert set(classes[2:]) <= {"ValidationError", "InvalidRecord"}
