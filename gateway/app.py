@@ -24,11 +24,22 @@ from gateway.deps import Services
 from gateway.errors import install_error_handlers
 from gateway.headers import SecurityHeaders
 from gateway.metrics import MetricsMiddleware, track_pool
-from gateway.routes import accounts, dashboard, data, export, oauth, ops, sessions, trends
+from gateway.routes import (
+    accounts,
+    dashboard,
+    data,
+    export,
+    oauth,
+    ops,
+    sessions,
+    trends,
+    webhooks,
+)
 from gateway.security.passwords import Passwords
 from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
 from gateway.sync_status import refresh_periodically
+from gateway.webhooks import start_publisher
 from schemas.settings import DatabaseSettings, KafkaSettings
 
 log = logging.getLogger("gateway")
@@ -169,12 +180,24 @@ def create_app(
         refresher = asyncio.create_task(
             refresh_periodically(pool, settings.sync_status_interval_s), name="sync-status"
         )
+        producer = None
+        if settings.webhooks_enabled:
+            started = asyncio.Event()
+            producer = asyncio.create_task(
+                start_publisher(kafka_settings, app.state, started), name="webhook-producer"
+            )
+            # Deliveries find the producer ready when Kafka answers at startup; when it does
+            # not, the API starts anyway and deliveries get 503 until it does.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(started.wait(), 10.0)
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in (refresher, producer):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await listener.stop()
             await services.oauth.aclose()
             await export_pool.close()
@@ -187,7 +210,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (ops, accounts, sessions, oauth, dashboard, data, trends, export):
+    for module in (ops, accounts, sessions, oauth, dashboard, data, trends, export, webhooks):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(pages.__file__).parent.parent / "static"))

@@ -145,8 +145,10 @@ async def finish_connect(
     except OAuthError as exc:
         log.warning("oura code exchange failed", extra={"error": str(exc)})
         raise ApiError(502, "oura_unavailable", "Oura's token endpoint failed; try again") from None
+    # What webhook events name; None leaves it to the collector's next run.
+    oura_user_id = await services.oauth.oura_user_id(grant.access_token)
     async with services.pool.acquire() as conn, conn.transaction():
-        await store_grant(conn, claims.user_id, grant, cipher)
+        await store_grant(conn, claims.user_id, grant, cipher, oura_user_id=oura_user_id)
         await notify_user_changed(conn, claims.user_id)
     services.cache.invalidate(claims.user_id)
     backfill: Literal["scheduled", "started"] = "scheduled"

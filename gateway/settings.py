@@ -128,6 +128,24 @@ class GatewaySettings(OuraOAuthSettings):
     """An export whose reader stops reading holds its snapshot this long, then PostgreSQL ends
     its session (idle_in_transaction_session_timeout)."""
 
+    oura_webhook_verification_token: SecretStr = SecretStr("")
+    """What Oura echoes in a subscription's verification handshake (the subscriptions command
+    registers it). Unset: the webhook receiver answers 503 and no producer is started."""
+    webhook_replay_window_s: float = Field(
+        default=300.0, gt=0, validation_alias="GATEWAY_WEBHOOK_REPLAY_WINDOW_S"
+    )
+    """A delivery whose x-oura-timestamp is further than this from the gateway's clock, either
+    way, is refused: a captured delivery cannot be replayed later."""
+    webhook_max_body_bytes: int = Field(
+        default=16384, ge=256, validation_alias="GATEWAY_WEBHOOK_MAX_BODY_BYTES"
+    )
+    """An Oura event is a few hundred bytes; anything far larger is refused with 413 before
+    its signature is computed."""
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        return bool(self.oura_webhook_verification_token.get_secret_value())
+
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> GatewaySettings:
         secret = self.jwt_secret.get_secret_value()
@@ -136,6 +154,14 @@ class GatewaySettings(OuraOAuthSettings):
         for name, value in (("JWT_SECRET", secret), ("TOKEN_ENCRYPTION_KEYS", keys)):
             if is_placeholder(value):
                 raise ValueError(f"{name} is a placeholder from an example file")
+        token = self.oura_webhook_verification_token.get_secret_value()
+        if is_placeholder(token):
+            raise ValueError(
+                "OURA_WEBHOOK_VERIFICATION_TOKEN is a placeholder from an example file"
+            )
+        if token and not self.oura_client_secret.get_secret_value():
+            # The client secret is the key of every delivery's signature.
+            raise ValueError("OURA_WEBHOOK_VERIFICATION_TOKEN is set but OURA_CLIENT_SECRET is not")
         if self.environment == "development":
             return self
         problems: list[str] = []

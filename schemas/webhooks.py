@@ -82,7 +82,8 @@ def sign(secret: str, timestamp: str, body: str | bytes) -> str:
     """Oura's signature: HMAC-SHA256 keyed with the client secret over the timestamp header
     followed by the body, upper-case hex (OURA_API_V2.md §4.3)."""
     payload = body.encode() if isinstance(body, str) else body
-    return hmac.new(secret.encode(), timestamp.encode() + payload, hashlib.sha256).hexdigest().upper()
+    digest = hmac.new(secret.encode(), timestamp.encode() + payload, hashlib.sha256)
+    return digest.hexdigest().upper()
 
 
 def compact(parsed: Any) -> bytes:

@@ -22,7 +22,10 @@ from collector.tokens._store import (
     refresh_rejected,
     retry_revocations,
     rotate_all_tokens,
+    set_oura_user_id,
     store_grant,
+    users_of_oura_account,
+    users_without_oura_id,
 )
 
 __all__ = [
@@ -44,5 +47,8 @@ __all__ = [
     "refresh_rejected",
     "retry_revocations",
     "rotate_all_tokens",
+    "set_oura_user_id",
     "store_grant",
+    "users_of_oura_account",
+    "users_without_oura_id",
 ]

@@ -161,6 +161,22 @@ class OuraOAuthClient:
                 status=response.status_code,
             )
 
+    async def oura_user_id(self, access_token: str) -> str | None:
+        """Oura's id of the account a token belongs to (`personal_info.id`, readable with any
+        scope): what webhook events name. None when Oura does not say; the collector's next run
+        tries again, so connecting never fails on it."""
+        base = str(getattr(self._settings, "oura_api_base_url", "https://api.ouraring.com"))
+        try:
+            response = await self._http.get(
+                f"{base.rstrip('/')}/v2/usercollection/personal_info",
+                headers={"Authorization": f"Bearer {access_token}"},
+            )
+        except httpx.HTTPError:
+            return None
+        payload = _json_or_none(response) if response.status_code == 200 else None
+        found = (payload or {}).get("id")
+        return found if isinstance(found, str) and found else None
+
     async def _token_request(self, form: dict[str, str]) -> TokenGrant:
         body = {
             **form,

@@ -140,6 +140,35 @@ async def store_grant(
     )
 
 
+async def set_oura_user_id(conn_or_pool: Any, user_id: UUID, oura_user_id: str) -> None:
+    """Remember which Oura account the connection belongs to (webhook events name it)."""
+    await conn_or_pool.execute(
+        "UPDATE oauth_tokens SET oura_user_id = $2, updated_at = now() WHERE user_id = $1",
+        user_id,
+        oura_user_id,
+    )
+
+
+async def users_without_oura_id(pool: Any) -> list[UUID]:
+    """Active connections made before Oura's user id was stored at connect time."""
+    rows = await pool.fetch(
+        "SELECT user_id FROM oauth_tokens WHERE status = 'active' AND oura_user_id IS NULL "
+        "ORDER BY user_id"
+    )
+    return [r["user_id"] for r in rows]
+
+
+async def users_of_oura_account(pool: Any, oura_user_id: str) -> list[UUID]:
+    """The platform users with an active connection to this Oura account (more than one when
+    several accounts connected the same ring)."""
+    rows = await pool.fetch(
+        "SELECT user_id FROM oauth_tokens WHERE oura_user_id = $1 AND status = 'active' "
+        "ORDER BY user_id",
+        oura_user_id,
+    )
+    return [r["user_id"] for r in rows]
+
+
 def _check_usable(user_id: UUID, row: Any) -> None:
     if row is None:
         raise NotConnected(f"user {user_id} has no Oura connection")

@@ -29,6 +29,7 @@ def make_settings(**overrides: Any) -> GatewaySettings:
         "oura_authorize_url": "http://127.0.0.1:9/oauth/authorize",
         "oura_token_url": "http://127.0.0.1:9/oauth/token",
         "oura_revoke_url": "http://127.0.0.1:9/oauth/revoke",
+        "oura_api_base_url": "http://127.0.0.1:9",
         "oura_redirect_uri": "http://testserver/api/callback",
         "oauth_timeout_s": 2.0,
         # Every test client shares one address; the throttling tests set their own budgets.

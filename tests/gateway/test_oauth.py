@@ -53,6 +53,7 @@ def settings(simulator: tuple[Simulator, str]) -> GatewaySettings:
         oura_authorize_url=f"{url}/oauth/authorize",
         oura_token_url=f"{url}/oauth/token",
         oura_revoke_url=f"{url}/oauth/revoke",
+        oura_api_base_url=url,
     )
 
 
@@ -92,6 +93,8 @@ async def test_connect_end_to_end(
 
     row = await db.fetchrow("SELECT * FROM oauth_tokens WHERE user_id = $1", user_id)
     assert row["status"] == "active"
+    # What webhook events name the connection by, stored at connect time.
+    assert row["oura_user_id"] == sim.user("demo").user_id
     cipher = TokenCipher.from_keys(settings.token_encryption_keys.get_secret_value())
     access = cipher.decrypt(row["access_token_ciphertext"])
     assert access.encode() not in bytes(row["access_token_ciphertext"])
@@ -147,7 +150,7 @@ async def test_delete_me_revokes_the_grant(
         "SELECT access_token_ciphertext FROM oauth_tokens WHERE user_id = $1", user_id
     )
     access = cipher.decrypt(ciphertext)
-    assert (await client.delete("/api/me", headers=headers)).status_code == 200
+    assert (await client.delete("/api/me", headers=headers)).status_code == 202
     assert sim.authenticate(access)[0] is None
     assert await db.fetchval("SELECT count(*) FROM oauth_tokens") == 0
 
