@@ -21,13 +21,17 @@ from gateway import pages
 from gateway.cache import InvalidationListener, UserCache
 from gateway.db import TimedPool
 from gateway.deps import Services
+from gateway.erasure import Eraser
 from gateway.errors import install_error_handlers
 from gateway.headers import SecurityHeaders
 from gateway.metrics import MetricsMiddleware, track_pool
+from gateway.producer import SharedProducer
+from gateway.purge import purge_periodically
 from gateway.routes import (
     accounts,
     dashboard,
     data,
+    erasures,
     export,
     oauth,
     ops,
@@ -160,6 +164,8 @@ def create_app(
         cache = UserCache(settings.cache_ttl_s)
         listener = InvalidationListener(cache, db.asyncpg_kwargs())
         keys = settings.token_encryption_keys.get_secret_value().strip()
+        shared_producer = SharedProducer(kafka_settings)
+        eraser = Eraser(pool, shared_producer, stall_s=settings.erasure_stall_timeout_s)
         services = Services(
             settings=settings,
             pool=pool,
@@ -173,6 +179,7 @@ def create_app(
             oauth=OuraOAuthClient(settings),
             cipher=TokenCipher.from_keys(keys) if keys else None,
             export_pool=TimedPool(export_pool),
+            eraser=eraser,
         )
         app.state.services = services
         app.state.kafka = kafka_settings
@@ -180,6 +187,13 @@ def create_app(
         refresher = asyncio.create_task(
             refresh_periodically(pool, settings.sync_status_interval_s), name="sync-status"
         )
+        upkeep = [
+            asyncio.create_task(shared_producer.warm_up(), name="kafka-producer"),
+            asyncio.create_task(
+                eraser.resume_periodically(settings.erasure_retry_interval_s), name="erasures"
+            ),
+            asyncio.create_task(purge_periodically(pool, settings), name="purge"),
+        ]
         producer = None
         if settings.webhooks_enabled:
             started = asyncio.Event()
@@ -193,11 +207,13 @@ def create_app(
         try:
             yield
         finally:
-            for task in (refresher, producer):
+            for task in (refresher, producer, *upkeep):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            await eraser.stop()
+            await shared_producer.stop()
             await listener.stop()
             await services.oauth.aclose()
             await export_pool.close()
@@ -212,6 +228,7 @@ def create_app(
     install_error_handlers(app)
     for module in (ops, accounts, sessions, oauth, dashboard, data, trends, export, webhooks):
         app.include_router(module.router)
+    app.include_router(erasures.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(pages.__file__).parent.parent / "static"))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from collector.tokens import OuraOAuthClient, TokenCipher
 from gateway.cache import UserCache
+from gateway.erasure import Eraser
 from gateway.errors import ApiError
 from gateway.metrics import CACHE_HITS
 from gateway.repositories import sessions
@@ -33,6 +34,7 @@ class Services:
     oauth: OuraOAuthClient
     cipher: TokenCipher | None
     export_pool: Any = None
+    eraser: Eraser | None = None
     background: set[Any] = field(default_factory=set)
     verified_tokens: dict[str, tuple[UUID, float, int]] = field(default_factory=dict)
 

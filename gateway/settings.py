@@ -142,6 +142,22 @@ class GatewaySettings(OuraOAuthSettings):
     """An Oura event is a few hundred bytes; anything far larger is refused with 413 before
     its signature is computed."""
 
+    erasure_retry_interval_s: float = Field(
+        default=300.0, gt=0, validation_alias="GATEWAY_ERASURE_RETRY_INTERVAL_S"
+    )
+    """How often an erasure left in progress (a restart, a broker outage) is run again; also
+    run at startup."""
+    erasure_stall_timeout_s: float = Field(
+        default=60.0, gt=0, validation_alias="GATEWAY_ERASURE_STALL_TIMEOUT_S"
+    )
+    """An erasure reading a topic partition that yields nothing for this long, short of its
+    end, gives up this attempt (recorded on the receipt, retried)."""
+    purge_interval_s: float = Field(
+        default=3600.0, gt=0, validation_alias="GATEWAY_PURGE_INTERVAL_S"
+    )
+    """How often expired OAuth states, throttle rows past their window and dead refresh-token
+    families are deleted (`python -m gateway.purge` does it once)."""
+
     @property
     def webhooks_enabled(self) -> bool:
         return bool(self.oura_webhook_verification_token.get_secret_value())

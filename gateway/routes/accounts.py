@@ -7,11 +7,11 @@ import logging
 from fastapi import APIRouter, Request, status
 
 from collector.tokens import forget_tokens
+from gateway import erasure
 from gateway.deps import CurrentUserId, Services, ServicesDep
 from gateway.errors import ApiError
 from gateway.metrics import LOGIN_FAILURES
 from gateway.models import (
-    AccountDeleted,
     LoginRequest,
     RegistrationAccepted,
     TokenResponse,
@@ -21,6 +21,7 @@ from gateway.models import (
 from gateway.repositories import sessions, users
 from gateway.repositories.notifications import notify_user_changed
 from gateway.routes import error_responses
+from gateway.routes.erasures import ErasureAccepted, status_url
 from gateway.routes.sessions import check_password, token_pair
 from gateway.security.throttle import client_address
 
@@ -111,10 +112,13 @@ async def read_me(user_id: CurrentUserId, services: ServicesDep) -> UserPublic:
     return _public(user)
 
 
-@router.delete("/me", responses=error_responses(401))
-async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> AccountDeleted:
-    """Erase the account: revoke the Oura grant, then delete the user, their tokens, cursors,
-    trends and every row of their data (one cascading delete)."""
+@router.delete("/me", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(401, 503))
+async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> ErasureAccepted:
+    """Erase the account: revoke the Oura grant, then delete the user and every row of theirs
+    (found from the database's catalog) and their throttle and OAuth-state rows, at once. What
+    was copied to Kafka is erased next, in the background: a tombstone for each of the user's
+    records, which compaction removes within 7 days (the tombstones a day later). The answer
+    names the erasure's receipt, readable without logging in at `status_url`."""
     if services.cipher is not None and not await forget_tokens(
         services.pool, user_id, services.oauth, services.cipher
     ):
@@ -126,8 +130,12 @@ async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> AccountDel
             {"Retry-After": "60"},
         )
     async with services.pool.acquire() as conn, conn.transaction():
-        deleted = await users.delete_user(conn, user_id)
+        erasure_id = await erasure.delete_account(conn, user_id)
         await notify_user_changed(conn, user_id)
     services.cache.invalidate(user_id)
-    log.info("account erased", extra={"user_id": str(user_id)})
-    return AccountDeleted(deleted=deleted)
+    if erasure_id is None:
+        raise ApiError(401, "invalid_token", "the access token's account no longer exists")
+    if services.eraser is not None:
+        services.eraser.start(erasure_id)
+    log.info("account erased", extra={"user_id": str(user_id), "erasure_id": str(erasure_id)})
+    return ErasureAccepted(id=erasure_id, status="in_progress", status_url=status_url(erasure_id))

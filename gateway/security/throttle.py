@@ -45,8 +45,13 @@ def _too_many(seconds: float, what: str) -> ApiError:
     )
 
 
+def account_prefix(account: str) -> str:
+    """What every pair key of an account starts with (erasure removes them by it)."""
+    return f"{account[:254]}|"
+
+
 def _pair(account: str, address: str) -> str:
-    return f"{account[:254]}|{address}"
+    return f"{account_prefix(account)}{address}"
 
 
 class AuthThrottle:

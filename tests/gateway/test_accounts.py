@@ -135,7 +135,7 @@ async def test_delete_me_erases_everything(client: httpx.AsyncClient, db: asyncp
             "INSERT INTO collection_cursors (user_id, data_type) VALUES ($1, 'daily_sleep')", owner
         )
     response = await client.delete("/api/me", headers=headers)
-    assert response.status_code == 200 and response.json() == {"deleted": True}
+    assert response.status_code == 202 and response.json()["status"] == "in_progress"
     for table in [*TYPED_COLUMNS, "daily_trends", "collection_cursors", "users"]:
         column = "id" if table == "users" else "user_id"
         mine = await db.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", user_id)

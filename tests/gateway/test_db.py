@@ -41,7 +41,7 @@ async def test_queries_are_timed_by_the_function_that_issued_them(
         "export_rows",  # a server-side cursor in a read-only transaction
         "export_trends",
         "connection_status",  # collector.tokens, called by the gateway with its pool
-        "delete_user",  # a pooled connection inside a transaction
+        "delete_account",  # a pooled connection inside a transaction (gateway.erasure)
     )
     before = {name: _count(name) for name in names}
     user_id, headers = await new_user(client)
@@ -49,7 +49,7 @@ async def test_queries_are_timed_by_the_function_that_issued_them(
     assert (await client.get("/api/sleep", headers=headers)).status_code == 200
     assert (await client.get("/api/export", headers=headers)).status_code == 200
     assert (await client.get("/api/connection", headers=headers)).status_code == 200
-    assert (await client.delete("/api/me", headers=headers)).status_code == 200
+    assert (await client.delete("/api/me", headers=headers)).status_code == 202
 
     grown = {name for name in names if _count(name) > before[name]}
     assert grown == set(names)

@@ -57,7 +57,7 @@ async def test_no_route_reveals_another_users_data(
 
     # A erasing their account leaves all of B's rows in place.
     before = await db.fetchval("SELECT count(*) FROM daily_sleep WHERE user_id = $1", b_id)
-    assert (await client.delete("/api/me", headers=a_headers)).status_code == 200
+    assert (await client.delete("/api/me", headers=a_headers)).status_code == 202
     after = await db.fetchval("SELECT count(*) FROM daily_sleep WHERE user_id = $1", b_id)
     assert before == after == 1
     assert (await client.get("/api/me", headers=b_headers)).status_code == 200

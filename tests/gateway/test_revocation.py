@@ -145,4 +145,4 @@ async def test_erasure_waits_until_oura_confirms_the_revocation(
     assert refused.status_code == 503 and refused.json()["code"] == "oura_revoke_pending"
     assert await db.fetchval("SELECT count(*) FROM users WHERE id = $1", user_id) == 1
     erased = await client.delete("/api/me", headers=headers)
-    assert erased.status_code == 200 and erased.json() == {"deleted": True}
+    assert erased.status_code == 202 and erased.json()["status"] == "in_progress"

@@ -1,0 +1,76 @@
+"""Erasure receipts: `GET /api/erasures/{id}` tells how the erasure of an account stands.
+
+No login: the account is gone by then, and the id (a random UUID handed only to the person who
+asked for the erasure) is the capability. The receipt names no user."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.deps import ServicesDep
+from gateway.erasure import ErasureStatus, get_receipt
+from gateway.errors import ApiError
+from gateway.routes import error_responses
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+
+def status_url(erasure_id: UUID) -> str:
+    return f"/api/erasures/{erasure_id}"
+
+
+class ErasureAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f1c2a4e-8d7b-4c55-9a0e-6b2d1f7c8e90",
+                    "status": "in_progress",
+                    "status_url": "/api/erasures/3f1c2a4e-8d7b-4c55-9a0e-6b2d1f7c8e90",
+                }
+            ]
+        }
+    )
+    id: UUID
+    status: ErasureStatus
+    status_url: str = Field(description="Where the receipt can be read, without logging in")
+
+
+class ErasureReceipt(BaseModel):
+    id: UUID
+    status: ErasureStatus
+    requested_at: datetime
+    rows_deleted: dict[str, int] = Field(description="Rows deleted, by table")
+    tombstones: dict[str, int] = Field(
+        description="Tombstones published, by Kafka topic (filled in when complete)"
+    )
+    completed_at: datetime | None
+    compaction_deadline: datetime | None = Field(
+        description="By then compaction has removed every record of the account from Kafka"
+    )
+    tombstones_removed_by: datetime | None = Field(
+        description="By then the tombstones themselves (keys without data) are gone too"
+    )
+
+
+@router.get("/erasures/{erasure_id}", responses=error_responses(404, 422))
+async def read_erasure(erasure_id: UUID, services: ServicesDep) -> ErasureReceipt:
+    """The receipt of an account's erasure: rows deleted, tombstones published, and the times
+    by which Kafka's compaction has removed the account's records and then the tombstones."""
+    receipt = await get_receipt(services.pool, erasure_id)
+    if receipt is None:
+        raise ApiError(404, "not_found", "no erasure has this id")
+    return ErasureReceipt(
+        id=receipt.id,
+        status=receipt.status,
+        requested_at=receipt.requested_at,
+        rows_deleted=receipt.rows_deleted,
+        tombstones=receipt.tombstones,
+        completed_at=receipt.completed_at,
+        compaction_deadline=receipt.compaction_deadline,
+        tombstones_removed_by=receipt.tombstones_removed_by,
+    )
