@@ -15,7 +15,15 @@ from .conftest import ROOT, tool
 
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "deploy" / "compose.env.example"
-MYHEALTH_SERVICES = {"migrations", "simulator", "collector", "processor", "gateway"}
+MYHEALTH_SERVICES = {
+    "migrations",
+    "simulator",
+    "collector",
+    "webhooks",
+    "subscriptions",
+    "processor",
+    "gateway",
+}
 
 
 def _example_env() -> dict[str, str]:
@@ -107,11 +115,18 @@ def test_services_get_what_they_need(compose: dict[str, Any]) -> None:
     db = {"DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "SSL_MODE"}
     kafka = {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_REPLICATION_FACTOR"}
     oura = {"OURA_CLIENT_ID", "OURA_CLIENT_SECRET", "OURA_API_BASE_URL", "OURA_TOKEN_URL"}
+    webhook = {"OURA_WEBHOOK_VERIFICATION_TOKEN", "OURA_WEBHOOK_CALLBACK_URL"}
+    collector = db | kafka | oura | {"TOKEN_ENCRYPTION_KEYS", "COLLECTOR_METRICS_PORT"}
     needs = {
         "migrations": db | kafka,
-        "collector": db | kafka | oura | {"TOKEN_ENCRYPTION_KEYS", "COLLECTOR_METRICS_PORT"},
+        "collector": collector | webhook,
+        "webhooks": collector,
+        "subscriptions": oura | webhook | {"TOKEN_ENCRYPTION_KEYS"},
         "processor": db | kafka | {"PROCESSOR_METRICS_PORT"},
-        "gateway": db | oura | {"TOKEN_ENCRYPTION_KEYS", "JWT_SECRET", "GATEWAY_PORT"},
+        "gateway": db
+        | oura
+        | {"TOKEN_ENCRYPTION_KEYS", "JWT_SECRET", "GATEWAY_PORT"}
+        | {"OURA_WEBHOOK_VERIFICATION_TOKEN"},
     }
     for name, wanted in needs.items():
         missing = wanted - set(_env(services[name]))
@@ -121,13 +136,13 @@ def test_services_get_what_they_need(compose: dict[str, Any]) -> None:
 def test_connection_settings_point_at_the_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
     kafka_listeners = _env(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
-    for name in MYHEALTH_SERVICES - {"simulator"}:
+    for name in MYHEALTH_SERVICES - {"simulator", "subscriptions"}:
         env = _env(services[name])
         assert env["DB_HOST"] in services and env["DB_PORT"] == "5432", name
         host, port = env["KAFKA_BOOTSTRAP_SERVERS"].split(":")
         assert host in services and f"//{host}:{port}" in kafka_listeners, name
         assert env["KAFKA_REPLICATION_FACTOR"] == "1", "single local broker"
-    for name in ("collector", "gateway"):
+    for name in ("collector", "webhooks", "subscriptions", "gateway"):
         env = _env(services[name])
         base = env["OURA_API_BASE_URL"]
         assert base.startswith("http://simulator:8089"), base
@@ -157,8 +172,10 @@ def test_dependencies_exist_and_are_ordered(compose: dict[str, Any]) -> None:
         "postgres": "service_healthy",
         "kafka": "service_healthy",
     }
-    for name in ("collector", "processor", "gateway"):
+    for name in ("collector", "webhooks", "processor", "gateway"):
         assert _depends(services[name])["migrations"] == "service_completed_successfully"
+    # Oura's handshake reaches the receiver while the subscriptions are created.
+    assert _depends(services["subscriptions"])["gateway"] == "service_healthy"
 
 
 def test_ports_line_up(compose: dict[str, Any]) -> None:
@@ -189,6 +206,7 @@ def test_prometheus_scrapes_every_service(compose: dict[str, Any]) -> None:
         f"gateway:{_env(services['gateway'])['GATEWAY_METRICS_PORT']}": "gateway",
         f"processor:{_env(services['processor'])['PROCESSOR_METRICS_PORT']}": "processor",
         f"collector:{_env(services['collector'])['COLLECTOR_METRICS_PORT']}": "collector",
+        f"webhooks:{_env(services['webhooks'])['COLLECTOR_METRICS_PORT']}": "webhooks",
     }
     for target, label in want.items():
         assert targets.get(target) == label, f"Prometheus does not scrape {target}"
@@ -228,3 +246,18 @@ def test_grafana_reader_role_is_created_before_migrations() -> None:
     assert "CREATE ROLE grafana_reader" in text
     assert "default_transaction_read_only" in text
     assert os.access(script, os.X_OK)
+
+
+def test_webhooks_reach_the_gateways_receiver(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    gateway = _env(services["gateway"])
+    # The simulator delivers inside the compose network, to the gateway's API port.
+    for name in ("subscriptions", "collector"):
+        callback = _env(services[name])["OURA_WEBHOOK_CALLBACK_URL"]
+        assert callback.startswith(f"http://gateway:{gateway['GATEWAY_PORT']}/"), callback
+    token = {_env(services[n])["OURA_WEBHOOK_VERIFICATION_TOKEN"] for n in ("gateway", "collector")}
+    assert len(token) == 1, "the gateway checks the token the subscriptions registered"
+    assert services["webhooks"]["command"] == ["collector", "webhooks"]
+    assert services["subscriptions"]["command"] == ["collector", "subscriptions", "ensure"]
+    assert services["subscriptions"]["restart"] == "no"
+    assert "--sync-every" in services["simulator"]["command"]

@@ -50,7 +50,7 @@ def test_pod_security(render: RenderFn, env: str) -> None:
         assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault", name
         assert spec["automountServiceAccountToken"] is False, name
         assert not spec.get("hostNetwork") and not spec.get("hostPID"), name
-        for c in spec["containers"]:
+        for c in spec["containers"] + spec.get("initContainers", []):
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True, name
             assert sc["allowPrivilegeEscalation"] is False, name
@@ -67,7 +67,7 @@ def test_pod_security(render: RenderFn, env: str) -> None:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_deployments_have_probes(render: RenderFn, env: str) -> None:
     deployments = _by_kind(render(env), "Deployment")
-    assert set(deployments) == {"myhealth-gateway", "myhealth-processor"}
+    assert set(deployments) == {"myhealth-gateway", "myhealth-processor", "myhealth-webhooks"}
     for name, obj in deployments.items():
         for c in _pod_spec(obj)["containers"]:
             assert c["livenessProbe"] and c["readinessProbe"], name
@@ -77,6 +77,8 @@ def test_deployments_have_probes(render: RenderFn, env: str) -> None:
     assert gw["args"] == ["gateway"]
     proc = _pod_spec(deployments["myhealth-processor"])["containers"][0]
     assert proc["args"] == ["stream_processor", "worker"]
+    fetcher = _pod_spec(deployments["myhealth-webhooks"])["containers"][0]
+    assert fetcher["args"] == ["collector", "webhooks"]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -93,8 +95,8 @@ def test_autoscaling_bounds(render: RenderFn, env: str) -> None:
     for spec in (gw, proc):
         assert spec["minReplicas"] <= spec["maxReplicas"]
     # The replica count belongs to the HPA, not to the Deployment.
-    for dep in _by_kind(objs, "Deployment").values():
-        assert "replicas" not in dep["spec"]
+    for name in hpas:
+        assert "replicas" not in _by_kind(objs, "Deployment")[name]["spec"]
     pdbs = _by_kind(objs, "PodDisruptionBudget")
     assert set(pdbs) == {"myhealth-gateway", "myhealth-processor"}
     gw_pdb = pdbs["myhealth-gateway"]["spec"]
@@ -235,13 +237,19 @@ def test_istio_policies(render: RenderFn) -> None:
     prefixes = [m["uri"] for route in vs["http"] for m in route["match"]]
     assert {"prefix": "/api/"} in prefixes and {"exact": "/health"} in prefixes
     policies = _by_kind(objs, "AuthorizationPolicy")
-    assert set(policies) == {"myhealth-gateway", "myhealth-processor", "myhealth-collector"}
+    assert set(policies) == {
+        "myhealth-gateway",
+        "myhealth-gateway-webhooks",
+        "myhealth-processor",
+        "myhealth-collector",
+        "myhealth-webhooks",
+    }
     gw_rules = policies["myhealth-gateway"]["spec"]["rules"]
     ingress = [r for r in gw_rules if "/metrics" not in r["to"][0]["operation"]["paths"]]
     metrics = [r for r in gw_rules if r["to"][0]["operation"]["paths"] == ["/metrics"]]
     assert "istio-ingressgateway" in ingress[0]["from"][0]["source"]["principals"][0]
     assert "prometheus" in metrics[0]["from"][0]["source"]["principals"][0]
-    for name in ("myhealth-processor", "myhealth-collector"):
+    for name in ("myhealth-processor", "myhealth-collector", "myhealth-webhooks"):
         rules = policies[name]["spec"]["rules"]
         assert len(rules) == 1 and rules[0]["to"][0]["operation"]["paths"] == ["/metrics"]
 
@@ -252,14 +260,24 @@ def test_network_policies(render: RenderFn) -> None:
     assert default["policyTypes"] == ["Ingress", "Egress"]
     (probes,) = default["ingress"]
     assert [p["port"] for p in probes["ports"]] == [15020], "only the kubelet's probes"
-    for name in ("myhealth-gateway", "myhealth-processor", "myhealth-collector"):
+    for name in (
+        "myhealth-gateway",
+        "myhealth-processor",
+        "myhealth-collector",
+        "myhealth-webhooks",
+    ):
         assert name in policies
 
 
 def test_monitoring(render: RenderFn) -> None:
     objs = render("prod")
     monitors = _by_kind(objs, "ServiceMonitor")
-    assert set(monitors) == {"myhealth-gateway", "myhealth-processor", "myhealth-collector"}
+    assert set(monitors) == {
+        "myhealth-gateway",
+        "myhealth-processor",
+        "myhealth-collector",
+        "myhealth-webhooks",
+    }
     services = _by_kind(objs, "Service")
     for monitor in monitors.values():
         selector = monitor["spec"]["selector"]["matchLabels"]
@@ -385,8 +403,99 @@ def _https_egress(objs: list[dict[str, Any]]) -> set[str]:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_https_egress_only_where_needed(render: RenderFn, env: str) -> None:
-    """Oura's API for the gateway and the collector; STS for MSK IAM only when Kafka uses it."""
+    """Oura's API for the gateway, the collector and the webhook fetcher; STS for MSK IAM only
+    when Kafka uses it."""
     values = _values(env)
     iam = values["kafka"]["saslMechanism"] == "OAUTHBEARER"
-    expected = {"gateway", "collector"} | ({"processor", "migrations"} if iam else set())
+    expected = {"gateway", "collector", "webhooks"} | (
+        {"processor", "migrations"} if iam else set()
+    )
     assert _https_egress(render(env)) == expected
+
+
+# ---------------------------------------------------------------- webhooks (issue #17)
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_webhook_receiver_is_reachable_without_a_jwt_on_its_path_only(
+    render: RenderFn, env: str
+) -> None:
+    objs = render(env)
+    values = _values(env)
+    path = values["webhooks"]["receiverPath"]
+    vs = _by_kind(objs, "VirtualService")["myhealth-gateway"]["spec"]
+    first = vs["http"][0]
+    # First, so that no broader route (a prefix) can ever take the receiver's requests.
+    assert first["name"] == "oura-webhooks"
+    assert first["match"] == [{"uri": {"exact": path}}]
+    assert "retries" not in first
+    policy = _by_kind(objs, "AuthorizationPolicy")["myhealth-gateway-webhooks"]["spec"]
+    (rule,) = policy["rules"]
+    assert "requestPrincipals" not in rule["from"][0]["source"], "no JWT asked"
+    assert "istio-ingressgateway" in rule["from"][0]["source"]["principals"][0]
+    (operation,) = rule["to"]
+    assert operation["operation"]["paths"] == [path]
+    assert sorted(operation["operation"]["methods"]) == ["GET", "POST"]
+    # Oura calls the receiver at one of the hosts the ingress serves.
+    config = _by_kind(objs, "ConfigMap")["myhealth-config"]["data"]
+    match = re.fullmatch(r"https://([^/]+)(/.*)", config["OURA_WEBHOOK_CALLBACK_URL"])
+    assert match, config["OURA_WEBHOOK_CALLBACK_URL"]
+    assert match[1] in values["istio"]["gateway"]["hosts"] and match[2] == path
+
+
+def test_webhook_route_is_rate_limited_at_the_ingress_gateway(render: RenderFn) -> None:
+    objs = render("prod")
+    (limit,) = _by_kind(objs, "EnvoyFilter").values()
+    assert limit["metadata"]["namespace"] == "istio-system"
+    assert limit["spec"]["workloadSelector"]["labels"] == {"istio": "ingressgateway"}
+    route_patch = next(p for p in limit["spec"]["configPatches"] if p["applyTo"] == "HTTP_ROUTE")
+    assert route_patch["match"]["routeConfiguration"]["vhost"]["route"]["name"] == "oura-webhooks"
+    config = route_patch["patch"]["value"]["typed_per_filter_config"]
+    bucket = config["envoy.filters.http.local_ratelimit"]["value"]["token_bucket"]
+    assert bucket["max_tokens"] > 0 and bucket["tokens_per_fill"] > 0
+    filter_patch = next(p for p in limit["spec"]["configPatches"] if p["applyTo"] == "HTTP_FILTER")
+    assert filter_patch["patch"]["value"]["name"] == "envoy.filters.http.local_ratelimit"
+
+
+def test_webhook_fetcher_and_subscription_cronjob(render: RenderFn) -> None:
+    objs = render("prod")
+    fetcher = _pod_spec(_by_kind(objs, "Deployment")["myhealth-webhooks"])["containers"][0]
+    assert fetcher["args"] == ["collector", "webhooks"]
+    assert {"DB_PASSWORD", "OURA_CLIENT_SECRET", "TOKEN_ENCRYPTION_KEYS"} <= set(_env(fetcher))
+    assert fetcher["ports"][0]["name"] == "metrics"
+    cron = _by_kind(objs, "CronJob")["myhealth-collector-subscriptions"]["spec"]
+    assert cron["concurrencyPolicy"] == "Forbid"
+    pod = _pod_spec(_by_kind(objs, "CronJob")["myhealth-collector-subscriptions"])
+    (ensure,) = pod["initContainers"]
+    (renew,) = pod["containers"]
+    assert ensure["args"] == ["collector", "subscriptions", "ensure"]
+    assert renew["args"] == ["collector", "subscriptions", "renew"]
+    for container in (ensure, renew):
+        secret = _env(container)["OURA_WEBHOOK_VERIFICATION_TOKEN"]["secretKeyRef"]
+        assert secret == {"name": "myhealth-oura", "key": "webhook_verification_token"}
+    assert float(_env(renew)["COLLECTOR_METRICS_LINGER_S"]) > 0, "scraped before it exits"
+    # The gateway checks the handshake's token: it gets the same secret.
+    gateway = _pod_spec(_by_kind(objs, "Deployment")["myhealth-gateway"])["containers"][0]
+    assert "OURA_WEBHOOK_VERIFICATION_TOKEN" in _env(gateway)
+    oura = _by_kind(objs, "ExternalSecret")["myhealth-oura"]["spec"]["data"]
+    assert {d["remoteRef"]["property"] for d in oura} == {
+        "client_id",
+        "client_secret",
+        "webhook_verification_token",
+    }
+
+
+def test_webhooks_can_be_switched_off(render: RenderFn) -> None:
+    objs = render("prod", "webhooks.enabled=false")
+    names = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    assert not {n for n in names if "webhook" in n[1] or "subscriptions" in n[1]}, names
+    config = _by_kind(objs, "ConfigMap")["myhealth-config"]["data"]
+    assert "OURA_WEBHOOK_CALLBACK_URL" not in config
+    vs = _by_kind(objs, "VirtualService")["myhealth-gateway"]["spec"]
+    assert "oura-webhooks" not in {route["name"] for route in vs["http"]}
+    oura = _by_kind(objs, "ExternalSecret")["myhealth-oura"]["spec"]["data"]
+    assert {d["remoteRef"]["property"] for d in oura} == {"client_id", "client_secret"}

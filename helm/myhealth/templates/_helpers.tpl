@@ -77,6 +77,9 @@ OURA_API_BASE_URL: {{ .Values.oura.apiBaseUrl | quote }}
 OURA_AUTHORIZE_URL: {{ .Values.oura.authorizeUrl | quote }}
 OURA_TOKEN_URL: {{ .Values.oura.tokenUrl | quote }}
 OURA_REVOKE_URL: {{ .Values.oura.revokeUrl | quote }}
+{{- if .Values.webhooks.enabled }}
+OURA_WEBHOOK_CALLBACK_URL: {{ required "webhooks.callbackUrl is required with webhooks.enabled" .Values.webhooks.callbackUrl | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -91,6 +94,7 @@ With External Secrets each logical secret is its own Secret; otherwise all come 
   "jwt" (list (list "JWT_SECRET" "jwt" "secret"))
   "oura" (list (list "OURA_CLIENT_ID" "oura" "client_id") (list "OURA_CLIENT_SECRET" "oura" "client_secret"))
   "tokenEncryption" (list (list "TOKEN_ENCRYPTION_KEYS" "token-encryption" "keys"))
+  "webhook" (list (list "OURA_WEBHOOK_VERIFICATION_TOKEN" "oura" "webhook_verification_token"))
   "kafka" (list (list "KAFKA_SASL_USERNAME" "kafka" "username") (list "KAFKA_SASL_PASSWORD" "kafka" "password")) }}
 {{- range $need := .needs }}
 {{- if or (ne $need "kafka") (include "myhealth.usesScram" $ctx) }}
