@@ -1,4 +1,5 @@
-"""`python -m collector run | backfill | rotate-keys | requeue-quarantine | subscriptions`.
+"""`python -m collector run | backfill | rotate-keys | requeue-quarantine | subscriptions |
+webhooks`.
 
 Exit codes: 0 everything succeeded, 1 some user or data type failed (one line each on stdout),
 2 the command or its configuration is wrong (one line on stderr, never a traceback)."""
@@ -9,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from collector.tokens import (
     rotate_all_tokens,
 )
 from collector.webhooks import subscriptions_cli
+from collector.webhooks.fetcher import WebhookFetcher
 from schemas.data_types import BY_NAME, DataType
 from schemas.logs import configure_logging
 from schemas.settings import DatabaseSettings, KafkaSettings
@@ -92,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("--since", type=_parse_day, help="only those fetched on or after")
     requeue.add_argument("--types", nargs="+", metavar="TYPE", help="only these data types")
     subscriptions_cli.add_parser(commands)
+    commands.add_parser(
+        "webhooks", help="the webhook fetcher: fetch what Oura's webhooks announce, until stopped"
+    )
     return parser
 
 
@@ -187,6 +193,15 @@ async def _requeue(args: argparse.Namespace, only: list[DataType] | None) -> int
     return 0
 
 
+async def _fetch_webhooks(collector: Collector) -> None:
+    """Run the webhook fetcher until SIGTERM or SIGINT; the batch in hand is finished first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await WebhookFetcher(collector, KafkaSettings()).run(stop)
+
+
 async def _main(args: argparse.Namespace, settings: CollectorSettings) -> int:
     only = _parse_types(getattr(args, "types", None))
     if args.command == "requeue-quarantine":
@@ -203,6 +218,9 @@ async def _main(args: argparse.Namespace, settings: CollectorSettings) -> int:
             return 0
         serve_metrics(settings.collector_metrics_port)
         async with _collector(res) as collector:
+            if args.command == "webhooks":
+                await _fetch_webhooks(collector)
+                return 0
             if args.command == "run":
                 # Grants a disconnect could not revoke: retried first, every run.
                 revoked, pending = await retry_revocations(res.pool, collector.oauth, res.cipher)

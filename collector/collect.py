@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from collector import cursors
-from collector.metrics import LAST_SUCCESS, WINDOW_FAILURES
+from collector.metrics import DOCUMENTS_UNANNOUNCED, LAST_SUCCESS, WINDOW_FAILURES
 from collector.oura import NotGranted, OuraClient, OuraFetchError, data_path
 from collector.publisher import PublishError, RawPublisher
 from collector.settings import CollectorSettings
@@ -30,6 +30,8 @@ from collector.tokens import (
     get_access_token,
     refresh_rejected,
 )
+from collector.webhooks import announcements
+from collector.webhooks.identity import fill_missing_oura_user_ids
 from schemas.data_types import DATA_TYPES, DataType
 
 log = logging.getLogger("collector")
@@ -167,9 +169,11 @@ class Collector:
         data_type: DataType,
         first_day: date,
         last_day: date,
+        *,
+        reconcile: bool = False,
     ) -> WindowOutcome:
         """Never raises for an expected failure: the outcome says what happened, and the
-        cursor row records it."""
+        cursor row records it. `reconcile`: count what no webhook announced (scheduled runs)."""
         outcome = WindowOutcome(user_id, data_type.name, first_day, last_day)
         try:
             fetched_at = datetime.now(UTC)
@@ -183,6 +187,8 @@ class Collector:
             )
             outcome.documents = published.records
             outcome.quarantined = len(published.quarantined)
+            if reconcile and data_type.has_id:
+                await self._count_unannounced(user_id, data_type, documents)
         except NotGranted as exc:
             outcome.error, outcome.not_granted = str(exc), True
         except (NeedsReauth, NotConnected) as exc:
@@ -215,6 +221,13 @@ class Collector:
             )
         return outcome
 
+    async def _count_unannounced(
+        self, user_id: UUID, data_type: DataType, documents: list[dict[str, Any]]
+    ) -> None:
+        ids = [d["id"] for d in documents if isinstance(d.get("id"), str)]
+        unannounced = await announcements.record_polled(self.pool, user_id, data_type.name, ids)
+        DOCUMENTS_UNANNOUNCED.labels(data_type.name).inc(unannounced)
+
 
 async def run_daily(
     collector: Collector, *, today: date | None = None, only: list[DataType] | None = None
@@ -224,6 +237,9 @@ async def run_daily(
     requests_before = collector.client.requests_sent
     today = today or utc_today()
     report = RunReport()
+    # Connections made before Oura's user id was stored get webhooks from now on.
+    await fill_missing_oura_user_ids(collector)
+    await announcements.prune(collector.pool)
     users = await collector.active_users()
     report.users = len(users)
     bound = asyncio.Semaphore(collector.settings.user_concurrency)
@@ -273,6 +289,9 @@ async def _daily_for_user(
 
     return list(
         await asyncio.gather(
-            *(collector.collect_window(user_id, tokens, t, *window(t)) for t in types)
+            *(
+                collector.collect_window(user_id, tokens, t, *window(t), reconcile=True)
+                for t in types
+            )
         )
     )

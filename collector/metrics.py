@@ -48,6 +48,29 @@ RATE_LIMIT_WAIT_SECONDS = Counter(
     "Seconds spent waiting for the client-side limiter or Oura's Retry-After",
 )
 
+WEBHOOK_EVENTS = Counter(
+    "collector_webhook_events_total",
+    "Webhook events the fetcher handled, by event type and outcome (fetched, deleted,"
+    " duplicate, not_found, unknown_data_type, not_granted, not_connected, failed, undecodable)",
+    ["event_type", "outcome"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "collector_webhook_event_seconds",
+    "From the gateway accepting a webhook event to its document (or tombstone) acknowledged on"
+    " the raw topic",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+DOCUMENTS_UNANNOUNCED = Counter(
+    "collector_documents_unannounced_total",
+    "Documents a scheduled run found for the first time that no webhook had announced (counted"
+    " for users whose webhooks deliver): events Oura dropped or has not sent yet",
+    ["data_type"],
+)
+OURA_IDS_FILLED = Counter(
+    "collector_oura_user_ids_filled_total",
+    "Connections whose Oura user id (what webhooks name) the collector looked up and stored",
+)
+
 
 def serve_metrics(port: int) -> None:
     """Expose /metrics on `port` in a background thread (0 disables it)."""

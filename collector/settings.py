@@ -88,6 +88,24 @@ class CollectorSettings(OuraOAuthSettings):
     webhook_renew_within_days: float = Field(
         default=3.0, gt=0, validation_alias="COLLECTOR_WEBHOOK_RENEW_WITHIN_DAYS"
     )
+    # The webhook fetcher (`python -m collector webhooks`).
+    webhook_group_id: str = Field(
+        default="myhealth-webhook-fetcher", validation_alias="COLLECTOR_WEBHOOK_GROUP_ID"
+    )
+    webhook_batch_window_ms: int = Field(
+        default=200, ge=0, le=60_000, validation_alias="COLLECTOR_WEBHOOK_BATCH_WINDOW_MS"
+    )
+    """Events arriving within this long of the first are handled together: one fetch per
+    announced document however often it was announced."""
+    webhook_batch_max: int = Field(
+        default=500, ge=1, validation_alias="COLLECTOR_WEBHOOK_BATCH_MAX"
+    )
+    # One Oura request budget for every collector process (scheduled runs, backfills, the
+    # webhook fetcher): a token bucket in PostgreSQL, taken in chunks.
+    rate_budget_shared: bool = Field(default=True, validation_alias="COLLECTOR_RATE_BUDGET_SHARED")
+    rate_budget_chunk: int = Field(default=10, ge=1, validation_alias="COLLECTOR_RATE_BUDGET_CHUNK")
+    """Requests a process takes from the shared budget per database round trip; what it holds
+    unused when it stops is lost to the budget until the bucket refills."""
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> CollectorSettings:

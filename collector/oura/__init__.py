@@ -9,10 +9,17 @@ from collector.oura._client import (
     group_heartrate_by_day,
     retry_after_seconds,
 )
-from collector.oura._errors import NotGranted, OuraFetchError, Unauthorized, WindowFailed
+from collector.oura._errors import (
+    DocumentNotFound,
+    NotGranted,
+    OuraFetchError,
+    Unauthorized,
+    WindowFailed,
+)
 from collector.oura._limiter import RateLimiter
 
 __all__ = [
+    "DocumentNotFound",
     "MalformedPage",
     "NotGranted",
     "OuraClient",

@@ -16,12 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from operator import itemgetter
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 import orjson
 
 from collector.metrics import OURA_REQUEST_SECONDS, OURA_REQUESTS
-from collector.oura._errors import NotGranted, Unauthorized, WindowFailed
+from collector.oura._errors import DocumentNotFound, NotGranted, Unauthorized, WindowFailed
 from collector.oura._limiter import RateLimiter
 from collector.settings import CollectorSettings
 from schemas.data_types import DataType, QueryKind
@@ -97,6 +98,15 @@ class OuraClient:
             return await self._collect_pages(tokens, data_type, {}, _document_validator(None))
         return [await self._get(tokens, data_type, {}, _single_validator)]
 
+    async def fetch_document(
+        self, tokens: TokenSource, data_type: DataType, document_id: str
+    ) -> Document:
+        """One document by its Oura id (`GET /v2/usercollection/<route>/{id}`, the route
+        spelled as Oura does: `vO2_max`). Raises DocumentNotFound for a 404."""
+        return await self._get(  # type: ignore[no-any-return]
+            tokens, data_type, {}, _single_validator, path_suffix=f"/{quote(document_id, safe='')}"
+        )
+
     async def _fetch_dated(
         self, tokens: TokenSource, data_type: DataType, start: date, end: date
     ) -> list[Document]:
@@ -167,11 +177,14 @@ class OuraClient:
         data_type: DataType,
         params: dict[str, str],
         validate: Callable[[Any], Any],
+        *,
+        path_suffix: str = "",
     ) -> Any:
         """GET one page with the whole failure policy: 401 refresh-once, 403 not granted,
-        429 wait as told, 5xx/network/malformed capped backoff, other 4xx fail at once."""
+        429 wait as told, 5xx/network/malformed capped backoff, other 4xx fail at once (a 404
+        for one document: DocumentNotFound)."""
         settings = self._settings
-        url = self._base + data_path(data_type)
+        url = self._base + data_path(data_type) + path_suffix
         token = await tokens.access_token()
         refreshed = False
         failures = 0
@@ -202,6 +215,8 @@ class OuraClient:
                         )
                     self.limiter.pause(wait)
                     continue
+                elif status == 404 and path_suffix:
+                    raise DocumentNotFound(f"{data_type.name}: no document {path_suffix[1:]}")
                 elif status >= 500:
                     problem = f"HTTP {status}"
                 else:

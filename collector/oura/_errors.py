@@ -17,3 +17,7 @@ class WindowFailed(OuraFetchError):
 
 class Unauthorized(OuraFetchError):
     """401 even after a token refresh."""
+
+
+class DocumentNotFound(OuraFetchError):
+    """404 for one document by id: deleted since it was announced, or never visible to us."""
