@@ -63,6 +63,41 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
     p.add_argument("--fault-429", type=int, default=0, metavar="N")
     p.add_argument("--fault-5xx", type=int, default=0, metavar="N")
     p.add_argument("--fault-malformed", type=int, default=0, metavar="N")
+    w = p.add_argument_group("webhooks")
+    w.add_argument(
+        "--sync-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="sync every user's ring this often (new documents and webhook events)",
+    )
+    w.add_argument(
+        "--webhook-ttl",
+        type=float,
+        default=defaults.webhook_subscription_ttl_s,
+        metavar="SECONDS",
+        help="subscription lifetime per create or renew (default: 7 days)",
+    )
+    w.add_argument("--webhook-retries", type=int, default=defaults.webhook_max_retries)
+    w.add_argument(
+        "--webhook-backoff",
+        type=float,
+        default=defaults.webhook_retry_base_s,
+        metavar="SECONDS",
+        help="wait before the first retry, doubled for each next one",
+    )
+    w.add_argument(
+        "--webhook-timeout", type=float, default=defaults.webhook_timeout_s, metavar="SECONDS"
+    )
+    w.add_argument(
+        "--webhook-delay",
+        type=float,
+        default=defaults.webhook_delay_s,
+        metavar="SECONDS",
+        help="wait between an event and its first delivery (Oura: about 30 s)",
+    )
+    w.add_argument("--webhook-drop", type=_probability, default=0.0, metavar="P")
+    w.add_argument("--webhook-duplicate", type=_probability, default=0.0, metavar="P")
     p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     a = p.parse_args(argv)
     configure_logging("simulator", a.log_level)
@@ -88,7 +123,22 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         rate_limit_burst=a.fault_429,
         server_error_burst=a.fault_5xx,
         malformed_pages=a.fault_malformed,
+        sync_every_s=a.sync_every,
+        webhook_subscription_ttl_s=a.webhook_ttl,
+        webhook_max_retries=a.webhook_retries,
+        webhook_retry_base_s=a.webhook_backoff,
+        webhook_timeout_s=a.webhook_timeout,
+        webhook_delay_s=a.webhook_delay,
+        webhook_drop_probability=a.webhook_drop,
+        webhook_duplicate_probability=a.webhook_duplicate,
     )
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
+    return value
 
 
 def _refuse_outside_development() -> None:
@@ -114,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "users": config.users,
             "quirks": config.quirks,
             "data_quirks": config.data_quirks,
+            "sync_every_s": config.sync_every_s,
         },
     )
     # Access logs are off: query strings can carry tokens (/oauth/revoke?access_token=...).

@@ -1,10 +1,11 @@
 """Test and operator controls under /_sim/ (never part of Oura's API): faults, users, tokens,
-revisions, the clock, data quirks and patches, statistics and the exact documents the API
-serves."""
+revisions, the clock, data quirks and patches, statistics, the exact documents the API serves,
+ring syncs and deletions (which fire webhooks), webhook knobs and the delivery log."""
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -90,6 +91,24 @@ class PatchIn(BaseModel):
     unset: list[str] = Field(default_factory=list)
 
 
+class SyncIn(BaseModel):
+    users: list[str] | None = None
+    """Logins whose ring syncs (default: every user)."""
+    data_types: list[str] | None = None
+    """What the sync changes (default: a new session and today's activity revised)."""
+
+
+class WebhookSettingsIn(BaseModel):
+    drop_probability: float | None = Field(default=None, ge=0, le=1)
+    duplicate_probability: float | None = Field(default=None, ge=0, le=1)
+    max_retries: int | None = Field(default=None, ge=0)
+    retry_base_s: float | None = Field(default=None, ge=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    delay_s: float | None = Field(default=None, ge=0)
+    subscription_ttl_s: float | None = Field(default=None, gt=0)
+    """Lifetime of subscriptions created or renewed from now on."""
+
+
 class ClockIn(BaseModel):
     advance_s: float | None = None
     now: datetime | None = None
@@ -118,6 +137,21 @@ def _known(sim: Simulator, login: str) -> str:
     if not sim.has_user(login):
         raise ApiError(404, {"detail": f"Unknown simulated user {login!r}."})
     return login
+
+
+def _webhooks_json(sim: Simulator) -> dict[str, Any]:
+    now = sim.clock.now()
+    return {
+        "settings": {
+            **asdict(sim.webhooks.settings),
+            "subscription_ttl_s": sim.subscriptions.ttl_s,
+        },
+        "subscriptions": [
+            {**s.model(), "client_id": s.client_id, "active": s.active(now)}
+            for s in sim.subscriptions.all()
+        ],
+        "pending_deliveries": sim.webhooks.pending(),
+    }
 
 
 def admin_router(sim: Simulator) -> APIRouter:
@@ -253,6 +287,64 @@ def admin_router(sim: Simulator) -> APIRouter:
         data_type = _type(type_name)
         docs = sim.documents(_known(sim, user), data_type.name, start_date, end_date)
         return JSONResponse({"data": docs, "next_token": None})
+
+    @router.delete("/documents/{type_name}/{document_id}")
+    async def delete_document(
+        type_name: str, document_id: str, user: str = "demo"
+    ) -> dict[str, Any]:
+        data_type = _type(type_name)
+        try:
+            return sim.delete_document(_known(sim, user), data_type.name, document_id)
+        except LookupError as exc:
+            raise ApiError(404, {"detail": str(exc)}) from None
+
+    @router.post("/sync")
+    async def sync(body: SyncIn) -> dict[str, Any]:
+        for login in body.users or []:
+            _known(sim, login)
+        try:
+            changes = sim.sync(body.users, body.data_types)
+        except ValueError as exc:
+            raise ApiError(422, {"detail": str(exc)}) from None
+        return {"changes": changes}
+
+    @router.get("/webhooks")
+    async def webhooks() -> dict[str, Any]:
+        return _webhooks_json(sim)
+
+    @router.post("/webhooks")
+    async def set_webhooks(body: WebhookSettingsIn) -> dict[str, Any]:
+        settings = sim.webhooks.settings
+        for name, value in body.model_dump(exclude_none=True).items():
+            if name == "subscription_ttl_s":
+                sim.subscriptions.ttl_s = value
+            else:
+                setattr(settings, name, value)
+        return _webhooks_json(sim)
+
+    @router.get("/webhooks/deliveries")
+    async def deliveries(
+        user: str | None = None,
+        subscription_id: str | None = None,
+        outcome: str | None = None,
+        object_id: str | None = None,
+        data_type: str | None = None,
+        event_type: str | None = None,
+    ) -> dict[str, Any]:
+        rows = sim.webhooks.deliveries(
+            user=user,
+            subscription_id=subscription_id,
+            outcome=outcome,
+            object_id=object_id,
+            data_type=data_type,
+            event_type=event_type,
+        )
+        return {"data": rows}
+
+    @router.delete("/webhooks/deliveries")
+    async def clear_deliveries() -> dict[str, Any]:
+        sim.webhooks.clear_log()
+        return {"data": []}
 
     @router.get("/truth")
     async def truth(start_date: date, end_date: date, user: str = "demo") -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The FastAPI app: OAuth, data and admin routers behind one middleware that applies latency,
-injected bursts and the rate budget, and stamps X-RateLimit-* headers on every data response."""
+"""The FastAPI app: OAuth, data, webhook-subscription and admin routers behind one middleware
+that applies latency, injected bursts and the rate budget, and stamps X-RateLimit-* headers on
+every data response."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from collector.simulator.query import ApiError
 from collector.simulator.routes import bearer_token, data_router
 from collector.simulator.state import Simulator
 from collector.simulator.tokens import OAuthFailure
+from collector.simulator.webhook_routes import webhook_router
 from schemas.data_types import DATA_TYPES
 
 log = logging.getLogger(__name__)
 _DATA_PREFIX = "/v2/usercollection/"
+_WEBHOOK_PREFIX = "/v2/webhook/"
 _NAME_BY_PATH = {t.path: t.name for t in DATA_TYPES}
 _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -38,6 +41,7 @@ def create_app(
     app.include_router(oauth_router(sim))
     app.include_router(data_router(sim))
     app.include_router(admin_router(sim))
+    app.include_router(webhook_router(sim))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -52,6 +56,9 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         path = request.url.path
+        if path.startswith(_WEBHOOK_PREFIX):
+            # App-level calls with client credentials: outside the data budget and its faults.
+            return await call_next(request)
         if path.startswith("/v2/"):
             scope = "data"
         elif path.startswith("/oauth/") and path != "/oauth/authorize":

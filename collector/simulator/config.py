@@ -58,3 +58,22 @@ class SimulatorConfig:
     rate_limit_burst: int = 0
     server_error_burst: int = 0
     malformed_pages: int = 0
+
+    # Webhooks (OURA_API_V2.md §4; collector/simulator/deliveries.py, subscriptions.py).
+    webhook_subscription_ttl_s: float = 7 * 86_400
+    """Lifetime a subscription gets at create and at each renew (Oura's is undocumented)."""
+    webhook_verify_timeout_s: float = 10.0
+    """How long the verification handshake waits for the callback's answer."""
+    webhook_timeout_s: float = 10.0
+    """How long a delivery waits for the receiver (Oura: answer within 10 s)."""
+    webhook_max_retries: int = 10
+    webhook_retry_base_s: float = 3.5
+    """Wait before the first retry, doubled for each next one (10 retries ≈ one hour)."""
+    webhook_delay_s: float = 0.0
+    """Wait between an event and its first delivery attempt (Oura: about 30 s)."""
+    webhook_drop_probability: float = 0.0
+    webhook_duplicate_probability: float = 0.0
+    webhook_log_size: int = 10_000
+    """Deliveries kept for GET /_sim/webhooks/deliveries (oldest dropped first)."""
+    sync_every_s: float | None = None
+    """Sync every user's ring this often (POST /_sim/sync for all users, on a timer)."""

@@ -68,6 +68,7 @@ class SimulatorServer:
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        self.simulator.close()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

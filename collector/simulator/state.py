@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -17,9 +17,12 @@ from collector.simulator import builders
 from collector.simulator.clock import Clock
 from collector.simulator.config import SimulatorConfig
 from collector.simulator.data import Document, Generator, UserProfile, days, make_profile
+from collector.simulator.deliveries import DeliverySettings, Dispatcher
 from collector.simulator.faults import Faults, SlidingWindow
 from collector.simulator.quirks import DataQuirks
 from collector.simulator.store import DocumentStore
+from collector.simulator.subscriptions import Subscriptions
+from collector.simulator.syncs import DEFAULT_SYNC_TYPES, NEW_DOCUMENT, SYNC_TYPES, Edits, day_of
 from collector.simulator.tokens import Grant, OAuthFailure, TokenStore
 from schemas.data_types import ALL_SCOPES, QueryKind, get
 
@@ -43,7 +46,24 @@ class Simulator:
         self.clock = Clock(self.config.now, self.config.today)
         self.generator = Generator(self.config.seed)
         self.data_quirks = DataQuirks(self.config.data_quirks)
-        self.store = DocumentStore(self.generator, self.data_quirks)
+        self.edits = Edits()
+        self.store = DocumentStore(self.generator, self.data_quirks, self.edits)
+        self.subscriptions = Subscriptions(self.config.webhook_subscription_ttl_s)
+        self.webhooks = Dispatcher(
+            DeliverySettings(
+                max_retries=self.config.webhook_max_retries,
+                retry_base_s=self.config.webhook_retry_base_s,
+                timeout_s=self.config.webhook_timeout_s,
+                delay_s=self.config.webhook_delay_s,
+                drop_probability=self.config.webhook_drop_probability,
+                duplicate_probability=self.config.webhook_duplicate_probability,
+            ),
+            self.subscriptions,
+            self.client_secret,
+            self.clock,
+            seed=self.config.seed,
+            log_size=self.config.webhook_log_size,
+        )
         self.faults = Faults()
         self.tokens = TokenStore(self.config.access_token_ttl_s, self.config.code_ttl_s)
         self.app_budget = SlidingWindow(
@@ -63,6 +83,12 @@ class Simulator:
         for login in demo_logins(max(0, self.config.users)):
             self.add_user(login)
         self._apply_initial_faults()
+        if self.config.sync_every_s:
+            self.webhooks.every(self.config.sync_every_s, self.sync)
+
+    def close(self) -> None:
+        """Stop background work: webhook deliveries and the periodic sync."""
+        self.webhooks.close()
 
     def _apply_initial_faults(self) -> None:
         config = self.config
@@ -199,6 +225,12 @@ class Simulator:
         if client_id != self.config.client_id or client_secret != self.config.client_secret:
             raise OAuthFailure(401, "invalid_client", "Client authentication failed.")
 
+    def client_secret(self, client_id: str) -> str:
+        """The secret webhooks to `client_id` are signed with (KeyError for unknown clients)."""
+        if client_id != self.config.client_id:
+            raise KeyError(client_id)
+        return self.config.client_secret
+
     def authenticate(self, token: str | None) -> tuple[Grant | None, str]:
         if not token:
             return None, "missing"
@@ -249,6 +281,90 @@ class Simulator:
                 }
             )
         return out
+
+    # -- syncs and webhooks ------------------------------------------------------------------
+
+    def sync(
+        self, logins: Iterable[str] | None = None, data_types: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Each user's ring syncs now: a new document of each created type (session, workout,
+        enhanced_tag) and the latest day of each re-processed type revised. Returns the changes
+        (one webhook event each) after queueing their deliveries."""
+        types = tuple(data_types) if data_types is not None else DEFAULT_SYNC_TYPES
+        unknown = [t for t in types if t not in SYNC_TYPES]
+        if unknown:
+            raise ValueError(f"a sync cannot change {unknown}; it changes {list(SYNC_TYPES)}")
+        targets = list(logins) if logins is not None else [u.login for u in self.users()]
+        for login in targets:
+            self._sim_user(login)
+        now = self.clock.now()
+        changes: list[dict[str, Any]] = []
+        for login in targets:
+            user = self.user(login)
+            number = self.edits.next_sync(login)
+            for type_name in types:
+                if type_name in NEW_DOCUMENT:
+                    document = NEW_DOCUMENT[type_name](self.generator, user, now, number)
+                    self.edits.add(login, type_name, day_of(type_name, document), document)
+                    changes.append(self._announce(user, "create", type_name, document["id"], now))
+                else:
+                    for object_id in self._revise_latest(user, type_name, now):
+                        changes.append(self._announce(user, "update", type_name, object_id, now))
+        return changes
+
+    def _revise_latest(self, user: UserProfile, type_name: str, now: datetime) -> list[str]:
+        """Re-process the latest of today and yesterday that has documents; their ids."""
+        today = self.store.local_today(user, now)
+        for day in (today, today - timedelta(days=1)):
+            revision = self.revision(user.login)
+            ids = [
+                d["id"]
+                for d in self.store.for_day(user, type_name, day, now, revision)
+                if d.get("id")
+            ]
+            if ids:
+                self.edits.revise(user.login, type_name, day)
+                return ids
+        return []
+
+    def delete_document(self, login: str, type_name: str, document_id: str) -> dict[str, Any]:
+        """The user deletes a document (a tag, a workout, ...): gone from every route, and a
+        `delete` event. LookupError when no such document is served."""
+        user = self.user(login)
+        data_type = get(type_name)
+        if data_type.query is not QueryKind.DATE or not data_type.has_id:
+            raise LookupError(f"{type_name} documents cannot be deleted")
+        now = self.clock.now()
+        day = self.generator.day_of_id(user, document_id)
+        if (
+            day is None
+            or self.store.find(user, type_name, document_id, now, self.revision(login)) is None
+        ):
+            raise LookupError(f"{login} has no {type_name} document {document_id}")
+        self.edits.delete(login, type_name, day, document_id)
+        return self._announce(user, "delete", type_name, document_id, now)
+
+    def _announce(
+        self, user: UserProfile, event_type: str, type_name: str, object_id: str, now: datetime
+    ) -> dict[str, Any]:
+        """Queue the webhook event of one change to every active matching subscription whose
+        app the user has connected with the type's scope; the change as the admin API tells it."""
+        event = {
+            "event_type": event_type,
+            "data_type": type_name,
+            "object_id": object_id,
+            "event_time": now.isoformat(timespec="seconds"),
+            "user_id": user.user_id,
+        }
+        scope = get(type_name).scope
+        consent = self.consent_scopes(user.login)
+        targets = [
+            s
+            for s in self.subscriptions.matching(event_type, type_name, now)
+            if scope in self.tokens.granted_scopes(user.login, s.client_id) & consent
+        ]
+        queued = self.webhooks.submit(user.login, event, targets) if targets else 0
+        return {"user": user.login, **event, "deliveries": queued}
 
     # -- bookkeeping ------------------------------------------------------------------------
 

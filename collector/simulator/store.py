@@ -20,6 +20,7 @@ from collector.simulator.data import (
     days,
 )
 from collector.simulator.quirks import DataQuirks
+from collector.simulator.syncs import Edits
 
 REVISABLE_DAYS = 2
 # Older days can no longer change with the clock (rest mode lasts at most a week), so their
@@ -63,9 +64,12 @@ def heartrate_documents(hr: HeartrateDay, low: int, high: int) -> list[Document]
 
 
 class DocumentStore:
-    def __init__(self, generator: Generator, quirks: DataQuirks | None = None) -> None:
+    def __init__(
+        self, generator: Generator, quirks: DataQuirks | None = None, edits: Edits | None = None
+    ) -> None:
         self.generator = generator
         self.quirks = quirks or DataQuirks()
+        self.edits = edits or Edits()
         self._settled = lru_cache(maxsize=32_768)(self._settled_uncached)
 
     def _settled_uncached(
@@ -83,12 +87,22 @@ class DocumentStore:
         today = self.local_today(user, now)
         if day < user.data_since or day > today:
             return []
+        edits = self.edits.of(user.login, type_name, day)
         if day < today - timedelta(days=SETTLED_AFTER_DAYS):
-            return self.quirks.apply(user, type_name, day, self._settled(user, type_name, day))
-        timed = builders.DAY_BUILDERS[type_name](self.generator, user, day, now)
-        documents = [t.document for t in timed if t.available_at <= now]
-        if revision and day > today - timedelta(days=REVISABLE_DAYS):
+            documents = list(self._settled(user, type_name, day))
+            revision = 0
+        else:
+            timed = builders.DAY_BUILDERS[type_name](self.generator, user, day, now)
+            documents = [t.document for t in timed if t.available_at <= now]
+            if day <= today - timedelta(days=REVISABLE_DAYS):
+                revision = 0
+        if edits is not None:
+            # A sync's re-processing persists once the day leaves the revisable window.
+            revision += edits.revision
+        if revision:
             documents = [self._revise(user, type_name, day, d, revision) for d in documents]
+        if edits is not None:
+            documents = edits.apply(documents)
         return self.quirks.apply(user, type_name, day, documents)
 
     def for_days(

@@ -92,6 +92,7 @@ class TokenStore:
         self._codes: dict[str, AuthCode] = {}
         self._access: dict[str, AccessToken] = {}
         self._refresh: dict[str, RefreshToken] = {}
+        self._grants: dict[str, list[Grant]] = {}
         self.stats = TokenStats()
 
     def new_code(
@@ -189,6 +190,9 @@ class TokenStore:
         refresh = secrets.token_urlsafe(32)
         self._access[access] = AccessToken(grant, now + self.access_ttl_s)
         self._refresh[refresh] = RefreshToken(grant)
+        grants = self._grants.setdefault(grant.login, [])
+        if not any(g is grant for g in grants):
+            grants.append(grant)
         self.stats.issued[grant.login] += 1
         return access, refresh
 
@@ -218,6 +222,17 @@ class TokenStore:
                 return False
             record.grant.revoked = True
             return True
+
+    def granted_scopes(self, login: str, client_id: str) -> frozenset[str]:
+        """What the user's live (unrevoked) grants to `client_id` cover: an app hears of a
+        user's data only while the user keeps it connected."""
+        with self._lock:
+            live = [
+                g.scopes
+                for g in self._grants.get(login, ())
+                if not g.revoked and g.client_id == client_id
+            ]
+        return frozenset().union(*live)
 
     def revoke_user(self, login: str) -> int:
         with self._lock:

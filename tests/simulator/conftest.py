@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from collector.simulator import SimulatorConfig, SimulatorServer
+from tests.simulator.webhook_receiver import Receiver
 
 TODAY = date(2025, 3, 15)
 CLIENT = {"client_id": "simulator-client", "client_secret": "simulator-secret"}
@@ -127,3 +128,17 @@ class Api:
 @pytest.fixture
 def api(client: httpx.AsyncClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    """Start webhook receivers on free loopback ports (see webhook_receiver.Receiver)."""
+    started: list[Receiver] = []
+
+    def start(**options: Any) -> Receiver:
+        started.append(Receiver(**options).start())
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.stop()
