@@ -287,6 +287,7 @@ def pipeline() -> Dashboard:
         stack=True,
         width=24,
     )
+    webhooks = _webhook_panels()
     return Dashboard(
         uid="myhealth-pipeline",
         title="myHealth: pipeline",
@@ -300,9 +301,64 @@ def pipeline() -> Dashboard:
                 [lag, outcomes, dlq, quality, batch_latency, batch_size, last_record],
             ),
             Row("Collector and Oura", [runs, published, quarantine, oura, refreshes]),
+            Row("Webhooks", webhooks),
             Row("Sync status", [connections, stale, reauth, freshness, attempts]),
         ],
     )
+
+
+def _webhook_panels() -> list[Panel]:
+    """Webhook health: what Oura announced against what the scheduled poll found that no
+    webhook announced (events Oura dropped or gave up retrying), the fetcher's outcomes, and
+    how long the app's subscriptions have left."""
+    health = Panel(
+        "Webhook health: events received and documents only the poll found (per hour)",
+        [
+            PromQL(
+                "sum(increase(gateway_webhook_events_accepted_total[1h])) or vector(0)",
+                legend="events received by the gateway",
+            ),
+            # Scheduled runs are short-lived processes: each run's highest count, not rate().
+            PromQL(
+                "sum(max_over_time(collector_documents_unannounced_total[1h])) or vector(0)",
+                legend="documents the scheduled run found unannounced",
+            ),
+        ],
+        draw="bars",
+        unit="short",
+        description="Unannounced documents are what webhooks missed and the scheduled "
+        "collection caught (reconciliation). A few are normal (Oura gives up retrying after "
+        "about an hour); many against few events means deliveries are not arriving: check the "
+        "subscriptions below, the receiver's rejections and the ingress rate limit.",
+    )
+    fetcher = Panel(
+        "Webhook events at the fetcher by outcome",
+        [
+            PromQL(
+                f"sum by (outcome) (rate(collector_webhook_events_total[{RATE}]))",
+                legend="{{outcome}}",
+            ),
+        ],
+        unit="reqps",
+        description="fetched/deleted: stored; duplicate: already fetched; failed: retried from "
+        "the topic; not_connected/not_granted: nothing to fetch for that user.",
+    )
+    expiry = Panel(
+        "Webhook subscriptions: time until expiry",
+        [
+            PromQL(
+                "min by (event_type, data_type) (last_over_time("
+                "collector_webhook_subscription_expiration_timestamp_seconds[3d])) - time()",
+                legend="{{event_type}} {{data_type}}",
+            ),
+        ],
+        unit="s",
+        thresholds=[(None, "red"), (2 * 86400, "orange"), (3 * 86400, "green")],
+        description="As the daily subscriptions job (ensure, then renew) last reported them. "
+        "Renewal starts COLLECTOR_WEBHOOK_RENEW_WITHIN_DAYS (3) before expiry; below 2 days "
+        "MyHealthWebhookSubscriptionExpiring fires.",
+    )
+    return [health, fetcher, expiry]
 
 
 SERVICE = PromVariable(

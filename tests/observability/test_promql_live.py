@@ -9,7 +9,8 @@ Scraped targets:
   collector  this test process through collector.metrics.serve_metrics (the collector's own
              function), recording a run through the collector's metric objects: a real run exits
              before a 1 s scrape can be relied on to see it. It also serves the sync-status
-             gauges of collector.sync_status, refreshed from the seeded database."""
+             gauges of collector.sync_status, refreshed from the seeded database, and the
+             webhook subscription gauges of collector.webhooks.subscriptions."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from cryptography.fernet import Fernet
 
 from collector import metrics as collector_metrics
 from collector.sync_status import refresh_sync_status
+from collector.webhooks.subscription_api import Subscription
+from collector.webhooks.subscriptions import record_metrics
 from schemas.examples import example_document
 from schemas.records import RawRecord, encode_raw
 from schemas.settings import KafkaSettings
@@ -191,6 +194,17 @@ def _record_collector_run() -> None:
     m.WINDOW_FAILURES.labels("sleep").inc()
     m.TOKEN_REFRESHES.labels("refreshed").inc()
     m.TOKEN_REFRESH_FAILURES.labels("invalid_grant").inc()
+    m.WEBHOOK_EVENTS.labels("create", "fetched").inc()
+    m.DOCUMENTS_UNANNOUNCED.labels("daily_sleep").inc()
+    # What `subscriptions renew` leaves: one subscription close to expiry, the rest missing.
+    soon = Subscription(
+        id="sub-1",
+        callback_url="http://127.0.0.1:9/webhooks/oura",
+        event_type="create",
+        data_type="daily_sleep",
+        expiration_time=datetime.now(UTC) + timedelta(days=1),
+    )
+    record_metrics([soon], [("create", "daily_sleep"), ("update", "daily_sleep")])
 
 
 def _dashboard_expressions() -> list[tuple[str, str]]:
