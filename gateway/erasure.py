@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gateway.producer import SharedProducer
 from gateway.security.throttle import account_prefix
@@ -182,7 +182,12 @@ def compacted_topics(settings: KafkaSettings) -> list[str]:
 
 
 async def live_keys(
-    settings: KafkaSettings, topics: Sequence[str], user_id: str, *, stall_s: float
+    settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+    topics: Sequence[str],
+    user_id: str,
+    *,
+    stall_s: float,
 ) -> dict[str, list[bytes]]:
     """The user's keys on each topic whose newest record is not a tombstone, read from the
     user's partition only, from the beginning to the end offset it had when reading began.
@@ -198,9 +203,12 @@ async def live_keys(
     await consumer.start()
     try:
         existing = await consumer.topics()
-        # A topic that does not exist holds nothing of anyone.
+        # A topic that does not exist holds nothing of anyone. The producer's metadata gives
+        # the partition count the tombstones will be partitioned by.
         partitions = [
-            TopicPartition(t, partition_of(user_key(user_id), len(_partitions(consumer, t))))
+            TopicPartition(
+                t, partition_of(user_key(user_id), len(await producer.partitions_for(t)))
+            )
             for t in topics
             if t in existing
         ]
@@ -211,13 +219,6 @@ async def live_keys(
         return await _read_user_keys(consumer, partitions, user_id, stall_s)
     finally:
         await consumer.stop()
-
-
-def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    found: set[int] | None = consumer.partitions_for_topic(topic)
-    if not found:
-        raise RuntimeError(f"no partitions known for {topic}")
-    return found
 
 
 async def _read_user_keys(
@@ -248,10 +249,10 @@ async def publish_tombstones(
     producer: SharedProducer, user_id: str, *, stall_s: float
 ) -> dict[str, int]:
     """Tombstone every live key of the user on every compacted topic; the count per topic."""
-    live = await live_keys(
-        producer.settings, compacted_topics(producer.settings), user_id, stall_s=stall_s
-    )
     kafka = await producer.get()
+    live = await live_keys(
+        producer.settings, kafka, compacted_topics(producer.settings), user_id, stall_s=stall_s
+    )
     sent = [await kafka.send(topic, None, key=key) for topic, keys in live.items() for key in keys]
     await asyncio.gather(*sent)
     return {topic: len(keys) for topic, keys in live.items()}

@@ -35,7 +35,7 @@ WHERE least(coalesce(used_at, 'infinity'), expires_at) < now() - make_interval(s
 _AUTH_THROTTLE = f"""
 DELETE FROM auth_throttle
 WHERE window_started < now() - make_interval(secs => CASE scope
-        WHEN '{PAIR}' THEN $1 WHEN 'login' THEN $1 ELSE $2 END)
+        WHEN '{PAIR}' THEN $1::float8 WHEN 'login' THEN $1::float8 ELSE $2::float8 END)
   AND (locked_until IS NULL OR locked_until < now())
 """
 
