@@ -13,6 +13,7 @@ import uvicorn
 
 from collector.simulator.app import create_app
 from collector.simulator.config import SimulatorConfig
+from collector.simulator.syncs import DEFAULT_SYNC_TYPES, SYNC_TYPES
 from schemas.logs import configure_logging
 
 log = logging.getLogger("collector.simulator")
@@ -72,6 +73,14 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         help="sync every user's ring this often (new documents and webhook events)",
     )
     w.add_argument(
+        "--sync-types",
+        type=_sync_types,
+        default=None,
+        metavar="TYPE,...",
+        help=f"what each timed sync changes, of {','.join(SYNC_TYPES)} "
+        f"(default: {','.join(DEFAULT_SYNC_TYPES)})",
+    )
+    w.add_argument(
         "--webhook-ttl",
         type=float,
         default=defaults.webhook_subscription_ttl_s,
@@ -124,6 +133,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         server_error_burst=a.fault_5xx,
         malformed_pages=a.fault_malformed,
         sync_every_s=a.sync_every,
+        sync_types=a.sync_types,
         webhook_subscription_ttl_s=a.webhook_ttl,
         webhook_max_retries=a.webhook_retries,
         webhook_retry_base_s=a.webhook_backoff,
@@ -132,6 +142,14 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         webhook_drop_probability=a.webhook_drop,
         webhook_duplicate_probability=a.webhook_duplicate,
     )
+
+
+def _sync_types(text: str) -> tuple[str, ...]:
+    types = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in types if t not in SYNC_TYPES]
+    if unknown or not types:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {','.join(SYNC_TYPES)}")
+    return types
 
 
 def _probability(text: str) -> float:

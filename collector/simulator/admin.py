@@ -4,6 +4,7 @@ ring syncs and deletions (which fire webhooks), webhook knobs and the delivery l
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from dataclasses import asdict
 from datetime import date, datetime
@@ -303,7 +304,8 @@ def admin_router(sim: Simulator) -> APIRouter:
         for login in body.users or []:
             _known(sim, login)
         try:
-            changes = sim.sync(body.users, body.data_types)
+            # Off the event loop: a sync of many users must not stall the data routes.
+            changes = await asyncio.to_thread(sim.sync, body.users, body.data_types)
         except ValueError as exc:
             raise ApiError(422, {"detail": str(exc)}) from None
         return {"changes": changes}

@@ -77,3 +77,5 @@ class SimulatorConfig:
     """Deliveries kept for GET /_sim/webhooks/deliveries (oldest dropped first)."""
     sync_every_s: float | None = None
     """Sync every user's ring this often (POST /_sim/sync for all users, on a timer)."""
+    sync_types: tuple[str, ...] | None = None
+    """What the timed syncs change (None: a new session and today's activity revised)."""

@@ -84,7 +84,8 @@ class Simulator:
             self.add_user(login)
         self._apply_initial_faults()
         if self.config.sync_every_s:
-            self.webhooks.every(self.config.sync_every_s, self.sync)
+            types = self.config.sync_types
+            self.webhooks.every(self.config.sync_every_s, lambda: self.sync(None, types))
 
     def close(self) -> None:
         """Stop background work: webhook deliveries and the periodic sync."""

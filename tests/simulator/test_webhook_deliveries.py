@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from collector.simulator import SimulatorConfig, SimulatorServer
+from collector.simulator.__main__ import parse_args
 from tests.simulator.conftest import TODAY, Api
 from tests.simulator.test_webhook_subscriptions import CLIENT_HEADERS, FAST, PATH, subscribe
 from tests.simulator.webhook_receiver import Receiver, eventually
@@ -336,3 +337,30 @@ async def test_periodic_sync_keeps_announcing_new_documents(
     for object_id in (await eventually(two_sessions))[:2]:
         route = f"/v2/usercollection/session/{object_id}"
         assert (await api.http.get(route, headers=headers)).status_code == 200
+
+
+def test_cli_flags_configure_syncs_and_webhooks() -> None:
+    config = parse_args(
+        [
+            "--sync-every", "2.5",
+            "--sync-types", "enhanced_tag,daily_sleep",
+            "--webhook-ttl", "600",
+            "--webhook-retries", "3",
+            "--webhook-backoff", "0.1",
+            "--webhook-timeout", "4",
+            "--webhook-delay", "30",
+            "--webhook-drop", "0.05",
+            "--webhook-duplicate", "0.1",
+        ]
+    )  # fmt: skip
+    assert config.sync_every_s == 2.5
+    assert config.sync_types == ("enhanced_tag", "daily_sleep")
+    assert config.webhook_subscription_ttl_s == 600
+    assert (config.webhook_max_retries, config.webhook_retry_base_s) == (3, 0.1)
+    assert (config.webhook_timeout_s, config.webhook_delay_s) == (4, 30)
+    assert config.webhook_drop_probability == 0.05
+    assert config.webhook_duplicate_probability == 0.1
+    with pytest.raises(SystemExit):
+        parse_args(["--webhook-drop", "1.5"])
+    with pytest.raises(SystemExit):
+        parse_args(["--sync-types", "heartrate"])
