@@ -83,8 +83,10 @@ class Outcome:
     """What a command did, line by line, and the subscriptions it leaves."""
 
     lines: list[str] = field(default_factory=list)
+    """One line per change (created, renewed, deleted, ...); good ones are only counted."""
     failures: list[str] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
+    unchanged: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -174,7 +176,7 @@ class Subscriptions:
                 keep = await self.api.update(keep.id, callback_url=url, verification_token=token)
                 outcome.did("callback updated", keep)
             else:
-                outcome.did("ok", keep)
+                outcome.unchanged += 1
         except SubscriptionApiError as exc:
             outcome.failed(f"{event_type} {data_type}", exc)
         return keep
@@ -209,7 +211,7 @@ class Subscriptions:
                     outcome.did("renewed", renewed)
                     outcome.subscriptions.append(renewed)
             else:
-                outcome.did("ok", subscription)
+                outcome.unchanged += 1
                 outcome.subscriptions.append(subscription)
         return outcome
 

@@ -71,15 +71,17 @@ async def run(args: argparse.Namespace, settings: CollectorSettings) -> int:
     out = sys.stdout
     if args.action == "list" and not outcome.failures:
         out.write(table(outcome, now) + "\n")
+    elif args.action != "list":
+        # The summary first: `make run` shows a job's first lines.
+        out.write(
+            f"subscriptions {args.action}: {len(outcome.subscriptions)} subscriptions, "
+            f"{len(outcome.lines)} changed, {outcome.unchanged} unchanged, "
+            f"{len(outcome.failures)} failed\n"
+        )
     for line in outcome.lines:
         out.write(line + "\n")
     for line in outcome.failures:
         out.write(f"FAILED: {line}\n")
-    if args.action != "list":
-        out.write(
-            f"subscriptions {args.action}: {len(outcome.subscriptions)} subscriptions, "
-            f"{len(outcome.failures)} failed\n"
-        )
     out.flush()
     if not (args.action == "list" and outcome.failures):
         record_metrics(outcome.subscriptions, wanted_pairs(settings), now)
