@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from collector.backfill import run_backfill
 from collector.collect import Collector, RunReport, run_daily, utc_today
 from collector.metrics import RUNS, serve_metrics
-from collector.oura import OuraClient
+from collector.oura import OuraClient, RateLimiter, SharedBudget
 from collector.publisher import PublishError, RawPublisher
 from collector.requeue import requeue_quarantine
 from collector.settings import CollectorSettings
@@ -134,6 +134,22 @@ async def _resources(settings: CollectorSettings) -> AsyncIterator[Resources]:
         await pool.close()
 
 
+def _rate_limiter(res: Resources) -> RateLimiter:
+    """The Oura request budget: shared with every other collector process of the application
+    (keyed by its client id) unless COLLECTOR_RATE_BUDGET_SHARED is off."""
+    settings = res.settings
+    budget = None
+    if settings.rate_budget_shared:
+        budget = SharedBudget(
+            res.pool,
+            settings.oura_client_id or "default",
+            settings.rate_limit_requests,
+            settings.rate_limit_window_s,
+            chunk=settings.rate_budget_chunk,
+        )
+    return RateLimiter(settings.rate_limit_requests, settings.rate_limit_window_s, budget)
+
+
 @contextlib.asynccontextmanager
 async def _collector(res: Resources) -> AsyncIterator[Collector]:
     kafka = KafkaSettings()
@@ -144,7 +160,7 @@ async def _collector(res: Resources) -> AsyncIterator[Collector]:
         raise UsageError(
             f"cannot connect to Kafka at {kafka.bootstrap_servers}: {type(exc).__name__}: {exc}"
         ) from None
-    client = OuraClient(res.settings)
+    client = OuraClient(res.settings, limiter=_rate_limiter(res))
     oauth = OuraOAuthClient(res.settings)
     try:
         yield Collector(res.settings, res.pool, client, publisher, oauth, res.cipher)

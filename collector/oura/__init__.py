@@ -16,7 +16,7 @@ from collector.oura._errors import (
     Unauthorized,
     WindowFailed,
 )
-from collector.oura._limiter import RateLimiter
+from collector.oura._limiter import RateLimiter, SharedBudget
 
 __all__ = [
     "DocumentNotFound",
@@ -25,6 +25,7 @@ __all__ = [
     "OuraClient",
     "OuraFetchError",
     "RateLimiter",
+    "SharedBudget",
     "TokenSource",
     "Unauthorized",
     "WindowFailed",
