@@ -22,6 +22,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from collector.collect import Collector, run_daily
 from collector.settings import CollectorSettings
@@ -29,6 +30,8 @@ from collector.simulator import SimulatorConfig, SimulatorServer
 from collector.tokens import TokenCipher, connection_status, store_grant
 from collector.webhooks.announcements import record_announced
 from collector.webhooks.fetcher import WebhookFetcher
+from collector.webhooks.subscription_api import SubscriptionApi
+from collector.webhooks.subscriptions import Subscriptions
 from gateway.app import create_app
 from schemas.data_types import BY_NAME
 from schemas.keys import partition_by_user, raw_key, user_key
@@ -37,7 +40,7 @@ from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import WEBHOOK_EVENTS, committed_offsets, raw_topic
 from schemas.webhooks import WebhookEvent, encode_webhook_event, sign
 from tests.collector.helpers import TODAY, connect, create_user, grant_of, read_topics, served
-from tests.gateway.conftest import make_settings
+from tests.gateway.conftest import LiveServer, make_settings
 from tests.stream_processor.helpers import ROOT, Worker, eventually
 
 LOGIN = "demo"
@@ -353,3 +356,58 @@ async def test_a_signed_delivery_becomes_a_row_and_a_delete_removes_it(
 
 async def _has_rows(rows: Any, count: int) -> bool:
     return len(await rows()) == count
+
+
+async def test_a_simulated_sync_reaches_the_database_without_a_scheduled_run(
+    sim: SimulatorServer,
+    db: asyncpg.Pool,
+    db_settings: DatabaseSettings,
+    cipher: TokenCipher,
+    collector: Collector,
+    topics: KafkaSettings,
+    fetcher_settings: CollectorSettings,
+    worker: Worker,
+) -> None:
+    """Oura's whole loop: subscriptions made through the gateway's handshake, the ring syncs,
+    the simulator posts signed events to the gateway, the fetcher fetches, the processor
+    stores; no collector run."""
+    verification = "verify-" + uuid.uuid4().hex
+    gateway_settings = make_settings(
+        oura_client_id=sim.simulator.config.client_id,
+        oura_client_secret=sim.simulator.config.client_secret,
+        oura_webhook_verification_token=verification,
+    )
+    user_id = await connect(db, sim, LOGIN, cipher)
+    with LiveServer(create_app(gateway_settings, database=db_settings, kafka=topics)) as gateway:
+        subscribing = fetcher_settings.model_copy(
+            update={
+                "oura_webhook_callback_url": f"{gateway.url}/webhooks/oura",
+                "oura_webhook_verification_token": SecretStr(verification),
+            }
+        )
+        async with SubscriptionApi(subscribing) as api:
+            assert (await Subscriptions(api, subscribing).ensure()).failures == []
+        async with fetcher_running(collector, topics, fetcher_settings):
+            async with httpx.AsyncClient(base_url=sim.base_url) as admin:
+                synced = await admin.post(
+                    "/_sim/sync", json={"users": [LOGIN], "data_types": ["session", "daily_sleep"]}
+                )
+            assert synced.status_code == 200, synced.text
+            changes = synced.json()["changes"]
+            assert {c["data_type"] for c in changes} == {"session", "daily_sleep"}
+
+            async def stored() -> bool:
+                for change in changes:
+                    table = change["data_type"]
+                    found = await db.fetchval(
+                        f"SELECT count(*) FROM {table} WHERE user_id = $1 AND id = $2",
+                        user_id,
+                        change["object_id"],
+                    )
+                    if found != 1:
+                        return False
+                return True
+
+            await eventually(stored, 120, "the synced documents stored")
+    assert await db.fetchval("SELECT count(*) FROM collection_cursors") == 0, "no scheduled run"
+    assert worker.alive(), worker.log()
