@@ -51,7 +51,7 @@ async def make_users(pool: asyncpg.Pool, count: int) -> list[str]:
 
 
 async def produce(
-    settings: KafkaSettings, items: list[RawRecord | tuple[str, bytes | None, bytes]]
+    settings: KafkaSettings, items: list[RawRecord | tuple[str, bytes | None, bytes | None]]
 ) -> None:
     """Produce raw records (encoded, keyed as the collector keys them) or (topic, key, value)
     tuples, in order, acks=all, partitioned like every producer of the platform."""
@@ -65,6 +65,8 @@ async def produce(
     try:
         futures = []
         for item in items:
+            key: bytes | None
+            value: bytes | None
             if isinstance(item, RawRecord):
                 topic = raw_topic(item.data_type, settings.topic_prefix)
                 key = raw_key(item.user_id, document_key(item.data_type, item.document))

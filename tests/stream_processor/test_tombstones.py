@@ -44,7 +44,7 @@ async def test_a_tombstone_removes_the_document_and_recomputes_its_trends(
     assert value_before is not None
 
     topic = raw_topic("daily_sleep", topics.topic_prefix)
-    await produce(topics, [(topic, raw_key(user, doomed_key), None)])  # type: ignore[list-item]
+    await produce(topics, [(topic, raw_key(user, doomed_key), None)])
     await wait_committed(topics, group_id, 6, worker)
 
     rows = await db.fetch("SELECT user_id::text, id FROM daily_sleep ORDER BY day")
@@ -86,7 +86,7 @@ async def test_records_of_an_erased_account_arriving_late_are_tombstoned_not_kep
     worker.start()
     await produce(
         topics,
-        [late, (topic, bad_key, encode_raw(bad)), unknown, good],  # type: ignore[list-item]
+        [late, (topic, bad_key, encode_raw(bad)), unknown, good],
     )
     await wait_committed(topics, group_id, 4, worker)
 
