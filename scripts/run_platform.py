@@ -1,9 +1,11 @@
 """`make run`: the whole platform on this machine, with the Oura simulator standing in for Oura.
 
-Starts (after `make up` brought Kafka and PostgreSQL): migrations, the Oura simulator, the stream
-processor, the gateway and a scheduler that runs the collector periodically (as the Kubernetes
-CronJob does); creates a demo account, connects it to the simulator through the gateway's real
-OAuth flow, backfills 90 days and prints how to use it. Ctrl-C stops everything it started.
+Starts (after `make up` brought Kafka and PostgreSQL): migrations, the Oura simulator (its rings
+sync every SIM_SYNC_EVERY_S seconds and it delivers webhooks), the stream processor, the gateway
+(with the webhook receiver), the webhook fetcher and a scheduler that runs the collector and the
+subscription renewal periodically (as the Kubernetes CronJobs do); subscribes the app to the
+simulator's webhooks, creates a demo account, connects it to the simulator through the gateway's
+real OAuth flow, backfills 90 days and prints how to use it. Ctrl-C stops everything it started.
 
 Once ready, `supervisor.Supervisor` keeps it up: a service that dies is restarted, a collector
 run that ends is simply done, and a stack that goes away (`make down`, then `make up`) is waited
@@ -40,7 +42,11 @@ SIM_PORT = int(os.environ.get("SIMULATOR_PORT", "8089"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
 GATEWAY_METRICS_PORT = int(os.environ.get("GATEWAY_METRICS_PORT", "9100"))
 PROCESSOR_METRICS_PORT = int(os.environ.get("PROCESSOR_METRICS_PORT", "9102"))
+WEBHOOKS_METRICS_PORT = int(os.environ.get("WEBHOOKS_METRICS_PORT", "9103"))
 COLLECT_INTERVAL_S = float(os.environ.get("COLLECT_INTERVAL_S", "900"))
+# A ring sync (new documents, webhook deliveries) this often; renewal as the daily CronJob does.
+SIM_SYNC_EVERY_S = float(os.environ.get("SIM_SYNC_EVERY_S", "60"))
+RENEW_INTERVAL_S = float(os.environ.get("RENEW_INTERVAL_S", "86400"))
 BACKFILL_DAYS = int(os.environ.get("BACKFILL_DAYS", "90"))
 
 
@@ -61,7 +67,15 @@ def _secrets_env() -> dict[str, str]:
         )
         path.chmod(0o600)
     lines = path.read_text().splitlines()
-    return {key: value for key, _, value in (line.partition("=") for line in lines if "=" in line)}
+    found = {key: value for key, _, value in (line.partition("=") for line in lines if "=" in line)}
+    if "OURA_WEBHOOK_VERIFICATION_TOKEN" not in found:
+        # Added to a secrets file from before webhooks; the other secrets stay as they were.
+        found["OURA_WEBHOOK_VERIFICATION_TOKEN"] = secrets.token_urlsafe(32)
+        with path.open("a") as out:
+            out.write(
+                f"OURA_WEBHOOK_VERIFICATION_TOKEN={found['OURA_WEBHOOK_VERIFICATION_TOKEN']}\n"
+            )
+    return found
 
 
 def platform_env() -> dict[str, str]:
@@ -79,6 +93,8 @@ def platform_env() -> dict[str, str]:
             "OURA_TOKEN_URL": f"{sim}/oauth/token",
             "OURA_REVOKE_URL": f"{sim}/oauth/revoke",
             "OURA_REDIRECT_URI": f"http://127.0.0.1:{GATEWAY_PORT}/api/callback",
+            # The gateway's receiver, where the simulator delivers webhook events.
+            "OURA_WEBHOOK_CALLBACK_URL": f"http://127.0.0.1:{GATEWAY_PORT}/webhooks/oura",
             "GATEWAY_PORT": str(GATEWAY_PORT),
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_METRICS_PORT": str(GATEWAY_METRICS_PORT),
@@ -168,6 +184,24 @@ def connect_demo_account(gateway: str) -> tuple[str, str]:
         return user_id, token
 
 
+def subscribe(env: dict[str, str]) -> None:
+    """`subscriptions ensure`: one webhook subscription per event and data type, verified by
+    the simulator's handshake with the gateway's receiver (so the gateway must be up)."""
+    ensure = subprocess.run(
+        [PY, "-m", "collector", "subscriptions", "ensure"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in ensure.stdout.splitlines() if line and line[0] != "{"]
+    if ensure.returncode != 0:
+        failed = [line for line in lines if line.startswith("FAILED")][:3]
+        raise Failure(" | ".join(failed or ensure.stderr.strip().splitlines()[-1:]))
+    say(lines[0] if lines else "subscribed to the simulator's webhooks")
+
+
 def wait_for_data(gateway: str, token: str, services: Supervisor) -> int:
     auth = {"Authorization": f"Bearer {token}"}
     start = (datetime.now(UTC).date() - timedelta(days=30)).isoformat()
@@ -202,8 +236,12 @@ def banner(gateway: str, elapsed: float) -> None:
         '-H "Authorization: Bearer $TOKEN"',
         "",
         f"Logs: {LOGS}/   Metrics: http://127.0.0.1:{GATEWAY_METRICS_PORT}/metrics, "
-        f"http://127.0.0.1:{PROCESSOR_METRICS_PORT}/",
-        f"The collector runs every {COLLECT_INTERVAL_S:.0f}s. Ctrl-C stops everything.",
+        f"http://127.0.0.1:{PROCESSOR_METRICS_PORT}/, "
+        f"http://127.0.0.1:{WEBHOOKS_METRICS_PORT}/ (webhook fetcher)",
+        f"The simulated ring syncs every {SIM_SYNC_EVERY_S:.0f}s and its webhooks bring the new "
+        "data in seconds;",
+        f"the collector runs every {COLLECT_INTERVAL_S:.0f}s as the safety net. "
+        "Ctrl-C stops everything.",
     ]
     print("\n".join(lines), flush=True)  # noqa: T201
 
@@ -225,17 +263,22 @@ def run(args: argparse.Namespace) -> int:
         subprocess.run([PY, "-m", "migrations", "upgrade"], cwd=ROOT, env=env, check=True)
         say(f"starting the Oura simulator on :{SIM_PORT}")
         simulator = [PY, "-m", "collector.simulator", "--port", str(SIM_PORT)]
+        simulator += ["--sync-every", f"{SIM_SYNC_EVERY_S:g}"]
         services.start_service("simulator", simulator, env)
         wait_for("the simulator", lambda: _ok(f"http://127.0.0.1:{SIM_PORT}/_sim/stats"), services)
         say("starting the stream processor and the gateway")
         services.start_service("processor", [PY, "-m", "stream_processor", "worker"], env)
         services.start_service("gateway", [PY, "-m", "gateway"], env)
         wait_for("the gateway", lambda: _ok(f"{gateway}/ready"), services)
+        collector_env = {**env, "COLLECTOR_METRICS_PORT": "0"}
+        # The simulator's handshake calls the gateway's receiver: the gateway is up by now.
+        subscribe(collector_env)
+        fetcher_env = {**env, "COLLECTOR_METRICS_PORT": str(WEBHOOKS_METRICS_PORT)}
+        services.start_service("webhooks", [PY, "-m", "collector", "webhooks"], fetcher_env)
         say("connecting the demo account through the OAuth flow")
         user_id, token = connect_demo_account(gateway)
         since = (datetime.now(UTC).date() - timedelta(days=BACKFILL_DAYS)).isoformat()
         say(f"backfilling {BACKFILL_DAYS} days for the demo account")
-        collector_env = {**env, "COLLECTOR_METRICS_PORT": "0"}
         subprocess.run(
             [PY, "-m", "collector", "backfill", "--user", user_id, "--since", since],
             cwd=ROOT,
@@ -248,6 +291,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         collect = [PY, "-m", "collector", "run"]
         services.schedule("collector-run", collect, collector_env, COLLECT_INTERVAL_S)
+        renew = [PY, "-m", "collector", "subscriptions", "renew"]
+        services.schedule("subscriptions-renew", renew, collector_env, RENEW_INTERVAL_S)
         while True:
             services.tick()
             time.sleep(0.5)

@@ -1,7 +1,8 @@
 """`make run` past its first minute: the platform started as `make run` starts it
 (`python scripts/run_platform.py` with the stack's settings), with a collection every few
 seconds, through scheduled runs, a SIGKILLed processor and a stack that goes down and comes back
-(`make down`, `make up`), then Ctrl-C.
+(`make down`, `make up`), then Ctrl-C; and, with no scheduled run due, a ring sync whose
+documents reach the gateway through the simulator's webhooks alone.
 
 Each test has its own state folder (logs, secrets), ports, topic prefix, consumer group and
 database; the pause runs against a private Kafka and PostgreSQL started with `localstack.py`, so
@@ -159,15 +160,16 @@ def start_platform(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Platfo
     def start(stack_env: dict[str, str]) -> Platform:
         env = {
             **os.environ,
-            **stack_env,
             "COLLECT_INTERVAL_S": str(INTERVAL_S),
             "BACKFILL_DAYS": str(BACKFILL_DAYS),
             "SIMULATOR_PORT": str(free_port()),
             "GATEWAY_PORT": str(free_port()),
             "GATEWAY_METRICS_PORT": str(free_port()),
             "PROCESSOR_METRICS_PORT": str(free_port()),
+            "WEBHOOKS_METRICS_PORT": str(free_port()),
             # A SIGKILLed worker never leaves its group: its partitions wait this long.
             "PROCESSOR_SESSION_TIMEOUT_S": "10",
+            **stack_env,
         }
         platform = Platform(env, tmp_path / "state")
         started.append(platform)
@@ -283,6 +285,58 @@ def test_scheduled_runs_and_a_killed_processor_keep_make_run_up_until_ctrl_c(
 
     # Ctrl-C: the platform says so, exits 0, and none of its processes is left.
     assert platform.processes()
+    assert platform.ctrl_c() == 0
+    assert platform.said(r"^\[myhealth\] all services stopped")
+    assert platform.left_behind() == {}
+
+
+def test_a_ring_sync_reaches_the_gateway_through_webhooks_alone(
+    start_platform: Callable[[dict[str, str]], Platform],
+    db_settings: DatabaseSettings,
+    db: asyncpg.Pool,
+    topics: KafkaSettings,
+) -> None:
+    platform = start_platform(
+        {
+            "DB_NAME": db_settings.name,
+            "KAFKA_TOPIC_PREFIX": topics.topic_prefix,
+            "PROCESSOR_GROUP_ID": f"run-platform-{topics.topic_prefix}",
+            # No scheduled collection and no timed sync during the test: only the sync below.
+            "COLLECT_INTERVAL_S": "3600",
+            "SIM_SYNC_EVERY_S": "3600",
+        }
+    )
+    platform.wait_for(r"^myHealth is ready")
+    subscribed = platform.said(
+        r"^\[myhealth\] subscriptions ensure: (\d+) subscriptions, .* 0 failed"
+    )
+    assert subscribed and int(subscribed[0][1]) > 0
+    demo = Demo(platform)
+    demo.wait_until_served_equals_truth()
+    before = demo.truth()
+
+    # The demo ring syncs: a new session, today's activity re-counted; one webhook each.
+    r = httpx.post(f"{platform.simulator}/_sim/sync", json={"users": ["demo"]}, timeout=10)
+    r.raise_for_status()
+    changes = r.json()["changes"]
+    assert {(c["event_type"], c["data_type"]) for c in changes} >= {("create", "session")}
+    assert all(c["deliveries"] == 1 for c in changes), changes
+    session_id = next(c["object_id"] for c in changes if c["data_type"] == "session")
+    assert demo.truth() != before, "the sync changed nothing to compare"
+
+    def session_served() -> bool | str:
+        with httpx.Client(base_url=platform.gateway, timeout=10) as client:
+            params = {"start_date": demo.start.isoformat(), "end_date": _today()}
+            got = client.get("/api/sessions", params=params, headers=demo._headers(client))
+            got.raise_for_status()
+            ids = {row["document"]["id"] for row in got.json()["data"]}
+            return session_id in ids or f"{len(ids)} sessions, not yet {session_id}"
+
+    platform.eventually("the new session served through the gateway", session_served)
+    demo.wait_until_served_equals_truth()  # the revised activity too
+    assert not platform.said(r"collector-run"), "a scheduled run happened: not webhooks alone"
+    assert "collector webhooks" in " ".join(platform.processes().values())
+
     assert platform.ctrl_c() == 0
     assert platform.said(r"^\[myhealth\] all services stopped")
     assert platform.left_behind() == {}
