@@ -1,10 +1,15 @@
 # One IAM role per Kubernetes ServiceAccount (IRSA), each with only what its workload does:
-#   collector   produce to oura.raw.* (idempotent producer; oura.raw.quarantine included), and
-#               read oura.raw.quarantine without a group (requeue-quarantine)
+#   collector   produce to oura.raw.* (idempotent producer; oura.raw.quarantine included; the
+#               webhook fetcher's tombstones too), read oura.raw.quarantine without a group
+#               (requeue-quarantine), consume oura.webhook.events in the fetcher's group
 #   processor   consume oura.raw.* in its consumer group (PROCESSOR_GROUP_ID, myhealth-processor)
-#               and commit its offsets, produce oura.trends.daily and oura.dlq
-#   gateway     produce to oura.raw.* (collection triggered right after an Oura connect)
-#   migrations  create and configure the oura.* topics
+#               and commit its offsets, produce oura.trends.daily and oura.dlq, and tombstones
+#               to oura.raw.* (a record of an erased account arriving late)
+#   gateway     produce to oura.raw.* (collection triggered right after an Oura connect) and
+#               oura.webhook.events (the webhook receiver); erasure reads a user's partition of
+#               every compacted topic (no group) and produces its tombstones there
+#   migrations  create and configure the oura.* topics; `stream_processor migrate-topics` also
+#               deletes, reads and rewrites them and rewinds the processor's group
 #   external-secrets  read this environment's secrets
 # MSK IAM is used when KAFKA_SASL_MECHANISM=OAUTHBEARER; with SCRAM the Kafka permissions are
 # simply unused.
@@ -14,8 +19,15 @@ locals {
   topic    = var.msk_topic_arn_prefix
   group    = var.msk_group_arn_prefix
   group_id = "${local.p}myhealth-processor"
-  roles    = toset(["gateway", "processor", "collector", "migrations", "external-secrets"])
-  sa_for   = { for r in local.roles : r => "${var.release_name}-${r}" }
+  fetcher  = "${local.p}myhealth-webhook-fetcher"
+  # Compacted topics: erasure reads and tombstones a user's keys on each.
+  compacted = [
+    "${local.topic}${local.p}oura.raw.*",
+    "${local.topic}${local.p}oura.trends.daily",
+    "${local.topic}${local.p}oura.dlq",
+  ]
+  roles  = toset(["gateway", "processor", "collector", "migrations", "external-secrets"])
+  sa_for = { for r in local.roles : r => "${var.release_name}-${r}" }
 
   connect = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
 
@@ -23,16 +35,18 @@ locals {
     collector = [
       { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
       { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.raw.*"] },
-      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources = ["${local.topic}${local.p}oura.raw.quarantine"] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources = ["${local.topic}${local.p}oura.raw.quarantine", "${local.topic}${local.p}oura.webhook.events"] },
+      { actions = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"], resources = ["${local.group}${local.fetcher}*"] },
     ]
     gateway = [
       { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
-      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.raw.*"] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.webhook.events"] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData", "kafka-cluster:WriteData"], resources = local.compacted },
     ]
     processor = [
       { actions = concat(local.connect, ["kafka-cluster:WriteDataIdempotently"]), resources = [var.msk_cluster_arn] },
       { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources = ["${local.topic}${local.p}oura.raw.*"] },
-      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = ["${local.topic}${local.p}oura.trends.daily", "${local.topic}${local.p}oura.dlq"] },
+      { actions = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"], resources = local.compacted },
       { actions = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"], resources = ["${local.group}${local.group_id}*"] },
     ]
     migrations = [
@@ -41,9 +55,12 @@ locals {
         actions = [
           "kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:AlterTopic",
           "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:AlterTopicDynamicConfiguration",
+          "kafka-cluster:DeleteTopic", "kafka-cluster:ReadData", "kafka-cluster:WriteData",
         ]
         resources = ["${local.topic}${local.p}oura.*"]
       },
+      { actions = ["kafka-cluster:WriteDataIdempotently"], resources = [var.msk_cluster_arn] },
+      { actions = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"], resources = ["${local.group}${local.group_id}*"] },
     ]
   }
 }

@@ -35,7 +35,7 @@ variable "broker_instance_type" {
 }
 
 variable "broker_volume_gib" {
-  description = "EBS volume per broker (raw topics keep everything: retention.ms=-1)."
+  description = "EBS volume per broker (raw topics keep the newest version of every document: compacted, no time retention)."
   type        = number
   default     = 500
 }
