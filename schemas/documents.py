@@ -28,6 +28,7 @@ from schemas.data_types import BY_NAME, get
 AVRO_DIR = Path(__file__).parent / "avro"
 TREND = "trend"
 QUARANTINE = "quarantine"
+WEBHOOK_EVENT = "webhook_event"
 HEARTRATE = "heartrate"
 UNKNOWN_FIELDS = "unknown_fields_json"
 PACKED_SAMPLE = "PackedSample"
@@ -43,13 +44,14 @@ Json = dict[str, Any]
 
 
 def schema_names() -> tuple[str, ...]:
-    """Every schema file stem: the 17 raw data types, the trend and the quarantine record."""
-    return (*BY_NAME, TREND, QUARANTINE)
+    """Every schema file stem: the 17 raw data types, the trend, the quarantine record and the
+    webhook event."""
+    return (*BY_NAME, TREND, QUARANTINE, WEBHOOK_EVENT)
 
 
 @cache
 def _avsc(name: str) -> Json:
-    if name not in (TREND, QUARANTINE):
+    if name not in (TREND, QUARANTINE, WEBHOOK_EVENT):
         get(name)  # a clear KeyError naming the valid types
     loaded: Json = json.loads((AVRO_DIR / f"{name}.avsc").read_text())
     return loaded

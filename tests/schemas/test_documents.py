@@ -134,13 +134,13 @@ def test_example_series_have_live_data_lengths() -> None:
 # --- (2) the .avsc files ------------------------------------------------------------------------
 
 
-def test_one_schema_file_per_data_type_plus_trend_and_quarantine() -> None:
+def test_one_schema_file_per_data_type_plus_trend_quarantine_and_webhook_event() -> None:
     stems = {p.stem for p in documents.AVRO_DIR.glob("*.avsc")}
-    assert stems == {*TYPES, "trend", "quarantine"}
+    assert stems == {*TYPES, "trend", "quarantine", "webhook_event"}
     assert set(documents.schema_names()) == stems
 
 
-@pytest.mark.parametrize("name", [*TYPES, "trend", "quarantine"])
+@pytest.mark.parametrize("name", [*TYPES, "trend", "quarantine", "webhook_event"])
 def test_every_schema_parses(name: str) -> None:
     parse_schema(documents.avsc(name))
     assert documents.load_schema(name)["type"] == "record"
@@ -161,7 +161,7 @@ def _walk_fields(schema: Any) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("name", [*TYPES, "trend", "quarantine"])
+@pytest.mark.parametrize("name", [*TYPES, "trend", "quarantine", "webhook_event"])
 def test_every_field_has_a_doc_and_nullables_default_to_null(name: str) -> None:
     for fld in _walk_fields(documents.avsc(name)):
         assert fld.get("doc"), f"{name}.{fld['name']} has no doc"
