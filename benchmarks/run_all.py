@@ -18,6 +18,7 @@ ORDER = [
     "bench_processor.py",
     "bench_gateway.py",
     "bench_freshness.py",
+    "bench_webhooks.py",
 ]
 
 
