@@ -34,9 +34,16 @@ async def create_user(pool: Any, login: str | None = None) -> uuid.UUID:
 async def read_raw(
     settings: KafkaSettings, data_types: list[str], *, timeout_ms: int = 3000
 ) -> list[RawRecord]:
-    """Every record currently on the given raw topics (reads until the end offsets)."""
+    """Every record currently on the given raw topics (reads until the end offsets), tombstones
+    left out."""
     topics = [raw_topic(t, settings.topic_prefix) for t in data_types]
-    return await read_topics(settings, topics, lambda m: decode_raw(m.value), timeout_ms=timeout_ms)
+    records = await read_topics(
+        settings,
+        topics,
+        lambda m: None if m.value is None else decode_raw(m.value),
+        timeout_ms=timeout_ms,
+    )
+    return [r for r in records if r is not None]
 
 
 async def read_quarantine(settings: KafkaSettings) -> list[QuarantinedDocument]:
@@ -78,8 +85,10 @@ async def read_topics(
             if not batch:
                 raise AssertionError(f"raw topics stopped short of their end offsets: {pending}")
             for tp, messages in batch.items():
-                records.extend(decode(m) for m in messages)
-                if messages and messages[-1].offset + 1 >= end[tp]:
+                records.extend(decode(m) for m in messages if m.offset < end[tp])
+            # Positions, not the last offset seen: a compacted topic has gaps at its end too.
+            for tp in list(pending):
+                if await consumer.position(tp) >= end[tp]:
                     pending.discard(tp)
     finally:
         await consumer.stop()
