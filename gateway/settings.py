@@ -130,7 +130,7 @@ class GatewaySettings(OuraOAuthSettings):
 
     oura_webhook_verification_token: SecretStr = SecretStr("")
     """What Oura echoes in a subscription's verification handshake (the subscriptions command
-    registers it). Unset: the webhook receiver answers 503 and no producer is started."""
+    registers it). Unset: the webhook receiver answers 404 and no producer is started."""
     webhook_replay_window_s: float = Field(
         default=300.0, gt=0, validation_alias="GATEWAY_WEBHOOK_REPLAY_WINDOW_S"
     )

@@ -13,7 +13,8 @@ Answers (never 410: Oura cancels a subscription that answers 410 Gone):
   outside GATEWAY_WEBHOOK_REPLAY_WINDOW_S, checked first.
 - 413 for a body above GATEWAY_WEBHOOK_MAX_BODY_BYTES; 422 for a verified body that is not an
   event (only after the signature, so the schema is no oracle for unsigned probes).
-- 503 when webhooks are not configured or Kafka did not take the event: Oura retries.
+- 404 `not_configured` when OURA_WEBHOOK_VERIFICATION_TOKEN is unset: there is no receiver.
+- 503 when Kafka did not take the event: Oura retries.
 Oura retries 4xx too (about ten times over an hour); a duplicate is harmless downstream."""
 
 from __future__ import annotations
@@ -84,12 +85,12 @@ def _settings_or_503(services: Any) -> Any:
     settings = services.settings
     if not settings.webhooks_enabled:
         raise _reject(
-            503, "not_configured", "webhooks are not configured on this server", "not_configured"
+            404, "not_configured", "webhooks are not configured on this server", "not_configured"
         )
     return settings
 
 
-@router.get("/oura", response_model=Challenge, responses=error_responses(401, 422, 503))
+@router.get("/oura", response_model=Challenge, responses=error_responses(401, 404, 422, 503))
 async def verification_handshake(
     services: ServicesDep,
     verification_token: Annotated[str, Query(max_length=1024)],
@@ -112,7 +113,7 @@ async def verification_handshake(
 @router.post(
     "/oura",
     response_model=Accepted,
-    responses=error_responses(401, 413, 422, 503),
+    responses=error_responses(401, 404, 413, 422, 503),
 )
 async def receive_delivery(request: Request, services: ServicesDep) -> JSONResponse:
     """One Oura event: verified, then published for the webhook fetcher; answered at once."""

@@ -246,5 +246,5 @@ async def test_without_a_verification_token_the_receiver_is_off(
             handshake = await c.get(URL, params={"verification_token": "", "challenge": "x"})
             body = b"{}"
             delivery = await c.post(URL, content=body, headers=signed_headers(body))
-    assert handshake.status_code == delivery.status_code == 503
+    assert handshake.status_code == delivery.status_code == 404
     assert delivery.json()["code"] == "not_configured"
