@@ -19,6 +19,7 @@ ORDER = [
     "bench_gateway.py",
     "bench_freshness.py",
     "bench_webhooks.py",
+    "bench_compaction.py",
 ]
 
 
