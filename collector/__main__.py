@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time
 from uuid import UUID
 
 import asyncpg
+from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
 from collector.backfill import run_backfill
@@ -215,7 +216,11 @@ async def _fetch_webhooks(collector: Collector) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await WebhookFetcher(collector, KafkaSettings()).run(stop)
+    kafka = KafkaSettings()
+    try:
+        await WebhookFetcher(collector, kafka).run(stop)
+    except KafkaConnectionError as exc:
+        raise UsageError(f"cannot connect to Kafka at {kafka.bootstrap_servers}: {exc}") from None
 
 
 async def _main(args: argparse.Namespace, settings: CollectorSettings) -> int:
