@@ -1,19 +1,11 @@
 """Initial schema: accounts, Oura connections, collection cursors, one table per Oura data type,
 daily trends, login throttling and OAuth state.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-27
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0001", None
+branch_labels = depends_on = None
 
 # Typed columns per data type: what the API filters on and what the dashboards chart. The full
 # document is always kept in `document` (jsonb, lz4-compressed: sample series dominate its size).

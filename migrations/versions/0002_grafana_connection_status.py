@@ -3,20 +3,12 @@
 The pipeline dashboard counts connections by status (needs_reauth: the person must connect
 again) and refresh failures. Column privileges only: the token ciphertexts, the Oura user id and
 the last error message stay out of reach.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-27
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0002", "0001"
+branch_labels = depends_on = None
 
 COLUMNS = (
     "user_id, status, scopes, expires_at, refresh_failures, last_refreshed_at, connected_at, "

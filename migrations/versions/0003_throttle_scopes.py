@@ -1,20 +1,12 @@
 """Login throttling by (account, client address) pair with progressive delay, and per-address
 budgets for login and registration, instead of hard locks per account and per address (a lock
 per account let anyone lock anyone out; one per address locked everyone behind a shared proxy).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-04
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0003", "0002"
+branch_labels = depends_on = None
 
 
 def upgrade() -> None:

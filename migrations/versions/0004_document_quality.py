@@ -5,20 +5,12 @@ null when there is none: the document is stored and its flagged fields are left 
 typed columns and trends) and `in_progress` (the document's day had not ended for the user
 when it was fetched). `daily_trends.in_progress` marks a trend of such a day: not flagged, and
 not part of other days' baselines or means.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-04
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0004", "0003"
+branch_labels = depends_on = None
 
 # Frozen here on purpose: a migration must not change when application code changes later.
 DOCUMENT_TABLES = (

@@ -7,20 +7,12 @@
   copy was used).
 - `oauth_tokens.status` may be `revoke_pending`: a disconnect whose revocation at Oura failed
   keeps the tokens (encrypted) until the collector's next run revokes them.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-04
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0005", "0004"
+branch_labels = depends_on = None
 
 UPGRADE = """
 ALTER TABLE users ADD COLUMN token_version integer NOT NULL DEFAULT 0;

@@ -9,20 +9,12 @@ the time by which compaction has removed the records. `user_id` is held only whi
 is in progress (the tombstones need it) and cleared when it completes; `subject_digest`
 (SHA-256 of the user id's text) stays, so that the processor recognises a record of an erased
 account that arrives later and tombstones it instead of keeping it.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-04
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0008", "0007"
+branch_labels = depends_on = None
 
 UPGRADE = """
 CREATE TABLE dead_letters (

@@ -11,20 +11,12 @@ their user (ON DELETE CASCADE) and are pruned after a few weeks by the collector
 
 `oura_rate_budget` is a token bucket per application: processes take tokens in chunks under a
 row lock, so the scheduled run, backfills and the webhook fetcher stay within one budget.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-04
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0009", "0008"
+branch_labels = depends_on = None
 
 UPGRADE = """
 CREATE INDEX oauth_tokens_oura_user_id_idx ON oauth_tokens (oura_user_id)
