@@ -1,18 +1,10 @@
 """${message}
-
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = ${repr(up_revision)}
-down_revision: str | None = ${repr(down_revision)}
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = ${repr(up_revision)}, ${repr(down_revision)}
+branch_labels = depends_on = None
 
 
 def upgrade() -> None:
