@@ -73,11 +73,12 @@ async def purge(conn: Any, settings: GatewaySettings) -> dict[str, int]:
 
 async def purge_periodically(pool: Any, settings: GatewaySettings) -> None:
     while True:
+        # Not at startup: the pool is busiest then, and nothing is urgent.
+        await asyncio.sleep(settings.purge_interval_s)
         try:
             await purge(pool, settings)
         except Exception as exc:  # an outage must not end the loop; the next round catches up
             log.warning("purge failed", extra={"error": repr(exc)})
-        await asyncio.sleep(settings.purge_interval_s)
 
 
 async def _main() -> dict[str, int]:

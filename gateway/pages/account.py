@@ -195,7 +195,7 @@ async def delete(request: Request) -> Response:
             error="Type your email address exactly to confirm.",
         )
     try:
-        await delete_me(session.user_id, services)
+        accepted = await delete_me(session.user_id, services)
     except ApiError as exc:
         return page(
             request, "delete.html", session, status_code=exc.status, email=email, error=exc.detail
@@ -205,7 +205,11 @@ async def delete(request: Request) -> Response:
         "message.html",
         None,
         title="Account deleted",
-        message="Your account and every piece of your data are gone, and Oura's access is revoked.",
+        message=(
+            "Your account and every piece of your data are gone from the database, and Oura's"
+            " access is revoked; the copies in the event log are removed within 7 days. Your"
+            f" erasure receipt: {accepted.status_url}"
+        ),
     )
     end_session(response)
     return response

@@ -15,7 +15,6 @@ from prometheus_client import REGISTRY
 
 from gateway.app import create_app
 from gateway.purge import purge
-from gateway.settings import GatewaySettings
 from schemas.settings import DatabaseSettings, KafkaSettings
 from tests.gateway.conftest import make_settings
 from tests.stream_processor.helpers import eventually
@@ -122,9 +121,9 @@ async def test_the_gateway_purges_on_its_timer(
     db: asyncpg.Pool,
     db_settings: DatabaseSettings,
     kafka_settings: KafkaSettings,
-    settings: GatewaySettings,
 ) -> None:
     kept = await _seed(db)
+    settings = make_settings(purge_interval_s=0.5)
     application = create_app(settings, database=db_settings, kafka=kafka_settings)
     async with application.router.lifespan_context(application):
 
