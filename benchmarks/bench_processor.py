@@ -58,6 +58,7 @@ from schemas.data_types import DATA_TYPES  # noqa: E402
 from schemas.examples import example_document  # noqa: E402
 from schemas.records import RawRecord, encode_raw  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
+from schemas.tables.documents import COLUMNS  # noqa: E402
 from schemas.topics import (  # noqa: E402
     committed_offsets,
     delete_topics,
@@ -68,7 +69,6 @@ from schemas.topics import (  # noqa: E402
 from stream_processor.decoding import data_type_for, decode_one  # noqa: E402
 from stream_processor.settings import ProcessorSettings  # noqa: E402
 from stream_processor.storage.documents import (  # noqa: E402
-    COLUMNS,
     DocumentRow,
     copy_record,
     newest_per_key,

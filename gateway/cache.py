@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from gateway.repositories.notifications import CHANNEL
+from schemas.tables.channels import USER_CHANGED_CHANNEL
 
 log = logging.getLogger("gateway.cache")
 MAX_ENTRIES = 200_000
@@ -131,7 +131,7 @@ class InvalidationListener:
         self._lost.clear()
         self._conn = await asyncpg.connect(**self._kwargs, timeout=10)
         self._conn.add_termination_listener(lambda _conn: self._lost.set())
-        await self._conn.add_listener(CHANNEL, self._on_notify)
+        await self._conn.add_listener(USER_CHANGED_CHANNEL, self._on_notify)
         self._cache.clear()
         self._cache.listening = True
 

@@ -8,7 +8,9 @@ from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+from schemas.tables import trends as trends_table
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
@@ -270,20 +272,11 @@ class Disconnected(BaseModel):
     status: Literal["disconnected", "revoke_pending"]
 
 
-class TrendPoint(BaseModel):
-    metric: str
-    day: date
-    value: float | None
-    mean_7d: float | None
-    mean_28d: float | None
-    baseline: float | None
-    baseline_spread: float | None
-    deviation: float | None
-    direction: str | None
-    flag: bool
-    in_progress: bool = False
-    """The day had not ended when its data was fetched: the value is the day so far, never
-    flagged, and not part of any mean or baseline."""
+# A stored trend without its user (the caller) and its computation time (schemas.tables.trends).
+TrendPoint = create_model(
+    "TrendPoint",
+    **{c.name: (c.python_type, c.default) for c in (*trends_table.KEY[1:], *trends_table.FIELDS)},
+)
 
 
 class TrendPage(BaseModel):
@@ -310,7 +303,7 @@ class TrendPage(BaseModel):
             ]
         }
     )
-    data: list[TrendPoint]
+    data: list[TrendPoint]  # type: ignore[valid-type]
 
 
 class ScoreSummary(BaseModel):

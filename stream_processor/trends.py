@@ -40,6 +40,7 @@ from typing import Any
 
 import asyncpg
 
+from schemas.tables.trends import TrendRow
 from stream_processor.storage import trends as sql
 from stream_processor.storage.trends import (
     BY_NAME,
@@ -47,7 +48,6 @@ from stream_processor.storage.trends import (
     METRICS,
     Partial,
     Series,
-    TrendRow,
 )
 
 BASELINE_DAYS = 60

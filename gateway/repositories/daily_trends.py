@@ -6,10 +6,10 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-_COLUMNS = (
-    "metric, day, value, mean_7d, mean_28d, baseline, baseline_spread, deviation, direction, flag,"
-    " in_progress"
-)
+from schemas.tables.trends import FIELDS, KEY
+
+# What a trend point says: everything but its user and the time it was computed.
+_COLUMNS = ", ".join(c.name for c in (*KEY[1:], *FIELDS))
 
 
 async def list_trends(

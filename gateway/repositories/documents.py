@@ -9,106 +9,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from schemas.data_types import BY_NAME
+from schemas.tables.documents import COLUMNS
 
-# Typed columns of each table (migrations/versions/0001_initial.py); a test checks they match
-# the database. Python types drive the response models.
 TYPED_COLUMNS: dict[str, list[tuple[str, type]]] = {
-    "daily_sleep": [("score", int)],
-    "sleep": [
-        ("period", int),
-        ("sleep_type", str),
-        ("bedtime_start", datetime),
-        ("bedtime_end", datetime),
-        ("time_in_bed", int),
-        ("total_sleep_duration", int),
-        ("deep_sleep_duration", int),
-        ("light_sleep_duration", int),
-        ("rem_sleep_duration", int),
-        ("awake_time", int),
-        ("efficiency", int),
-        ("latency", int),
-        ("average_hrv", float),
-        ("average_heart_rate", float),
-        ("lowest_heart_rate", int),
-        ("average_breath", float),
-        ("readiness_score", int),
-        ("temperature_deviation", float),
-    ],
-    "daily_activity": [
-        ("score", int),
-        ("steps", int),
-        ("active_calories", int),
-        ("total_calories", int),
-        ("equivalent_walking_distance", int),
-        ("high_activity_time", int),
-        ("medium_activity_time", int),
-        ("low_activity_time", int),
-        ("sedentary_time", int),
-        ("resting_time", int),
-        ("non_wear_time", int),
-        ("inactivity_alerts", int),
-        ("average_met_minutes", float),
-    ],
-    "daily_readiness": [
-        ("score", int),
-        ("temperature_deviation", float),
-        ("temperature_trend_deviation", float),
-    ],
-    "heartrate": [
-        ("sample_count", int),
-        ("bpm_min", int),
-        ("bpm_max", int),
-        ("bpm_avg", float),
-    ],
-    "daily_spo2": [("spo2_average", float), ("breathing_disturbance_index", int)],
-    "daily_stress": [("stress_high", int), ("recovery_high", int), ("day_summary", str)],
-    "daily_resilience": [
-        ("level", str),
-        ("sleep_recovery", float),
-        ("daytime_recovery", float),
-        ("stress", float),
-    ],
-    "daily_cardiovascular_age": [("vascular_age", int), ("pulse_wave_velocity", float)],
-    "vo2_max": [("vo2_max", float)],
-    "workout": [
-        ("activity", str),
-        ("intensity", str),
-        ("calories", float),
-        ("distance", float),
-        ("start_datetime", datetime),
-        ("end_datetime", datetime),
-    ],
-    "session": [
-        ("session_type", str),
-        ("mood", str),
-        ("start_datetime", datetime),
-        ("end_datetime", datetime),
-    ],
-    "enhanced_tag": [("tag_type_code", str), ("start_time", datetime), ("end_time", datetime)],
-    "sleep_time": [("recommendation", str), ("status", str)],
-    "rest_mode_period": [("start_time", datetime), ("end_time", datetime), ("end_day", date)],
-    "ring_configuration": [
-        ("hardware_type", str),
-        ("color", str),
-        ("design", str),
-        ("firmware_version", str),
-        ("size", int),
-        ("set_up_at", datetime),
-    ],
-    "personal_info": [
-        ("age", int),
-        ("weight", float),
-        ("height", float),
-        ("biological_sex", str),
-    ],
+    table: [(c.name, c.python_type) for c in columns] for table, columns in COLUMNS.items()
 }
-
-assert set(TYPED_COLUMNS) == set(BY_NAME), "every data type needs its typed columns"
+"""Each table's typed columns (schemas.tables.documents) with the Python type its values read
+back as, which drives the response models."""
 
 
 def dated(data_type: str) -> bool:

@@ -1,18 +1,18 @@
 """PostgreSQL NOTIFY on the channel every gateway replica listens to, so per-process caches
 drop a user's entries the moment their account, connection or data changes anywhere.
 
-Payload: a user id, or `*` for everyone. Other services may send it too (the stream processor
-after committing a batch: `SELECT pg_notify('myhealth_user_changed', '<user id>')`)."""
+Payload: a user id, or `*` for everyone. Other services send it too (the stream processor after
+committing a batch)."""
 
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
 
-CHANNEL = "myhealth_user_changed"
+from schemas.tables.channels import USER_CHANGED_CHANNEL
 
 
 async def notify_user_changed(conn: Any, user_id: UUID | None) -> None:
     await conn.execute(
-        "SELECT pg_notify($1, $2)", CHANNEL, "*" if user_id is None else str(user_id)
+        "SELECT pg_notify($1, $2)", USER_CHANGED_CHANNEL, "*" if user_id is None else str(user_id)
     )

@@ -9,9 +9,12 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any
 
 import asyncpg
+
+from schemas.tables import trends as table
+from schemas.tables.trends import TREND_FIELDS, TrendRow
 
 # The main sleep of a day: the longest period that was not deleted or rejected as rest.
 _MAIN_SLEEP = (
@@ -148,41 +151,6 @@ async def metric_values(
     return complete, partial
 
 
-TREND_FIELDS = (
-    "value",
-    "mean_7d",
-    "mean_28d",
-    "baseline",
-    "baseline_spread",
-    "deviation",
-    "direction",
-    "flag",
-    "in_progress",
-)
-
-
-class TrendRow(NamedTuple):
-    """One stored and published trend. A named tuple, not a frozen dataclass: thousands are
-    built per batch, and a frozen dataclass's __init__ costs several times more."""
-
-    user_id: str
-    metric: str
-    day: date
-    value: float | None
-    mean_7d: float | None
-    mean_28d: float | None
-    baseline: float | None
-    baseline_spread: float | None
-    deviation: float | None
-    direction: str
-    flag: bool
-    in_progress: bool = False
-
-    def fields(self) -> tuple[Any, ...]:
-        """The TREND_FIELDS values, in that order."""
-        return self[3:]
-
-
 async def stored_trends(
     conn: asyncpg.Connection, windows: Iterable[tuple[str, str, date, date]]
 ) -> dict[tuple[str, str, date], tuple[Any, ...]]:
@@ -204,7 +172,30 @@ async def stored_trends(
     return {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
 
 
-_TREND_COLUMNS = (*TrendRow._fields, "computed_at")
+_TREND_COLUMNS = tuple(c.name for c in table.COLUMNS)
+# PostgreSQL type -> the array type a column travels as in the upsert
+_WIRE = {
+    "uuid": "uuid[]",
+    "text": "text[]",
+    "date": "date[]",
+    "double precision": "float8[]",
+    "boolean": "bool[]",
+}
+
+
+def _upsert_sql() -> str:
+    rows = (*table.KEY, *table.FIELDS)
+    params = ", ".join(f"${i}::{_WIRE[c.sql_type]}" for i, c in enumerate(rows, start=1))
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in (*TREND_FIELDS, "computed_at"))
+    keys = ", ".join(c.name for c in table.KEY)
+    return (
+        f"INSERT INTO daily_trends AS t ({', '.join(_TREND_COLUMNS)})\n"
+        f"SELECT u.*, ${len(rows) + 1}::timestamptz FROM unnest({params}) AS u\n"
+        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_SQL = _upsert_sql()
 
 
 async def write_trends(
@@ -236,16 +227,7 @@ async def upsert_trends(conn: asyncpg.Connection, rows: Sequence[TrendRow], at: 
         return
     columns = list(zip(*rows, strict=True))  # TrendRow is a tuple: its columns, in order
     await conn.execute(
-        "INSERT INTO daily_trends AS t (user_id, metric, day, value, mean_7d, mean_28d, baseline,"
-        " baseline_spread, deviation, direction, flag, in_progress, computed_at)\n"
-        "SELECT u.*, $13::timestamptz FROM unnest($1::uuid[], $2::text[], $3::date[],"
-        " $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[],"
-        " $10::text[], $11::bool[], $12::bool[]) AS u\n"
-        "ON CONFLICT (user_id, metric, day) DO UPDATE SET value = EXCLUDED.value,"
-        " mean_7d = EXCLUDED.mean_7d, mean_28d = EXCLUDED.mean_28d,"
-        " baseline = EXCLUDED.baseline, baseline_spread = EXCLUDED.baseline_spread,"
-        " deviation = EXCLUDED.deviation, direction = EXCLUDED.direction, flag = EXCLUDED.flag,"
-        " in_progress = EXCLUDED.in_progress, computed_at = EXCLUDED.computed_at",
+        _UPSERT_SQL,
         *columns,
         at,
     )

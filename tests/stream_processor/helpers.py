@@ -142,7 +142,7 @@ async def stored_rows(pool: asyncpg.Pool, tables: set[str]) -> set[tuple[str, st
 
 
 async def stored_trends(pool: asyncpg.Pool) -> set[tuple[Any, ...]]:
-    from stream_processor.storage.trends import TREND_FIELDS
+    from schemas.tables.trends import TREND_FIELDS
 
     rows = await pool.fetch(
         f"SELECT user_id::text, metric, day, {', '.join(TREND_FIELDS)} FROM daily_trends"
@@ -265,7 +265,7 @@ def run_replay(env: dict[str, str], *args: str) -> dict[str, Any]:
 
 
 async def empty_data_tables(pool: asyncpg.Pool) -> None:
-    from stream_processor.storage.documents import COLUMNS
+    from schemas.tables.documents import COLUMNS
 
     await pool.execute(f"TRUNCATE daily_trends, {', '.join(COLUMNS)}")
 

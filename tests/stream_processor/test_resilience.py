@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 
 from schemas.settings import KafkaSettings
+from schemas.tables.trends import TREND_FIELDS
 from schemas.topics import DLQ, ensure_topics, raw_topic, registry
 from stream_processor.dlq import header_map
-from stream_processor.storage.trends import TREND_FIELDS
 from tests.stream_processor.helpers import (
     DAILY_TYPES,
     ROOT,

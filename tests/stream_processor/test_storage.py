@@ -14,8 +14,8 @@ import asyncpg
 
 from schemas.examples import example_document
 from schemas.records import canonical_form, document_key
+from schemas.tables.documents import COLUMNS
 from stream_processor.storage.documents import (
-    COLUMNS,
     COPY_MIN_ROWS,
     DocumentRow,
     copy_record,

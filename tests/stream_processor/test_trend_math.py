@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 
 from schemas.examples import example_document
 from schemas.records import canonical_form, document_key
+from schemas.tables.trends import TrendRow
 from stream_processor import trends
 from stream_processor.storage import trends as sql
 from stream_processor.storage.documents import to_row, upsert_documents
-from stream_processor.storage.trends import BY_NAME, METRICS, TrendRow
+from stream_processor.storage.trends import BY_NAME, METRICS
 from tests.stream_processor.helpers import make_users
 
 USER = "00000000-0000-4000-8000-000000000001"

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from schemas.data_types import DATA_TYPES
 from schemas.examples import example_document
 from schemas.records import RawRecord
+from schemas.tables.channels import USER_CHANGED_CHANNEL
+from schemas.tables.documents import COLUMNS
 from stream_processor.storage.documents import (
-    COLUMNS,
     STATEMENT_BYTES,
-    USER_CHANGED_CHANNEL,
     DocumentRow,
     _statement_chunks,
     day_in_progress,
@@ -159,23 +159,6 @@ def test_too_little_history_gives_no_baseline() -> None:
     trend = compute_trend(USER, "daily_sleep.score", start + timedelta(days=9), values)
     assert trend.baseline is None and trend.deviation is None and not trend.flag
     assert trend.mean_7d == 50.0 and trend.direction == "flat"
-
-
-async def test_typed_columns_match_the_migrated_tables(db: asyncpg.Pool) -> None:
-    common = {"user_id", "id", "day", "document", "content_hash", "fetched_at", "written_at"}
-    common |= {"quality", "in_progress"}
-    for table, columns in COLUMNS.items():
-        rows = await db.fetch(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = 'public' AND table_name = $1",
-            table,
-        )
-        typed = {r["column_name"]: r["data_type"] for r in rows if r["column_name"] not in common}
-        expected = {
-            c.name: {"timestamptz": "timestamp with time zone"}.get(c.sql_type, c.sql_type)
-            for c in columns
-        }
-        assert typed == expected, table
 
 
 def test_heartrate_columns_extracted_in_one_pass_equal_the_column_definitions() -> None:
