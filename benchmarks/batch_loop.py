@@ -26,7 +26,6 @@ from aiokafka.structs import OffsetAndMetadata
 from schemas.settings import DatabaseSettings, KafkaSettings
 from stream_processor.app import raw_topic_names
 from stream_processor.kafka_io import KafkaPublisher
-from stream_processor.persist import open_pool
 from stream_processor.pipeline import (
     BatchProcessor,
     BatchResult,
@@ -35,6 +34,7 @@ from stream_processor.pipeline import (
     last_offsets,
 )
 from stream_processor.settings import ProcessorSettings
+from stream_processor.storage.pool import open_pool
 from stream_processor.writer import OrderedWriter
 
 

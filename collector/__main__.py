@@ -38,6 +38,7 @@ from collector.tokens import (
 from collector.webhooks import subscriptions_cli
 from collector.webhooks.fetcher import WebhookFetcher
 from schemas.data_types import BY_NAME, DataType
+from schemas.db import open_pool
 from schemas.logs import configure_logging
 from schemas.settings import DatabaseSettings, KafkaSettings
 
@@ -124,7 +125,7 @@ async def _resources(settings: CollectorSettings) -> AsyncIterator[Resources]:
     cipher = _cipher(settings)
     db = DatabaseSettings()
     try:
-        pool = await asyncpg.create_pool(**db.asyncpg_kwargs(), min_size=1, max_size=db.pool_max)
+        pool = await open_pool(db)
     except (OSError, asyncpg.PostgresError) as exc:
         raise UsageError(
             f"cannot connect to PostgreSQL at {db.host}:{db.port}/{db.name}: {exc}"

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,6 +43,7 @@ from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
 from gateway.sync_status import refresh_periodically
 from gateway.webhooks import start_publisher
+from schemas.db import open_pool
 from schemas.settings import DatabaseSettings, KafkaSettings
 
 log = logging.getLogger("gateway")
@@ -139,26 +139,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        raw_pool = await asyncpg.create_pool(
-            **db.asyncpg_kwargs(),
-            min_size=min(settings.db_pool_min, settings.db_pool_max),
+        raw_pool = await open_pool(
+            db,
+            min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
             server_settings=_timeouts(
                 settings.db_statement_timeout_s, settings.db_idle_in_transaction_timeout_s
             ),
         )
-        assert raw_pool is not None
         # Exports stream at their reader's pace: their own small pool, so they cannot take
         # the connections every other request needs.
-        export_pool = await asyncpg.create_pool(
-            **db.asyncpg_kwargs(),
+        export_pool = await open_pool(
+            db,
             min_size=0,
             max_size=settings.export_pool_max,
             server_settings=_timeouts(
                 settings.export_statement_timeout_s, settings.export_idle_timeout_s
             ),
         )
-        assert export_pool is not None
         track_pool(raw_pool)
         pool = TimedPool(raw_pool, acquire_timeout_s=settings.db_acquire_timeout_s)
         cache = UserCache(settings.cache_ttl_s)

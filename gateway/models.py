@@ -273,10 +273,10 @@ class Disconnected(BaseModel):
 
 
 # A stored trend without its user (the caller) and its computation time (schemas.tables.trends).
-TrendPoint = create_model(
-    "TrendPoint",
-    **{c.name: (c.python_type, c.default) for c in (*trends_table.KEY[1:], *trends_table.FIELDS)},
-)
+_TREND_POINT: dict[str, Any] = {
+    c.name: (c.python_type, c.default) for c in (*trends_table.KEY[1:], *trends_table.FIELDS)
+}
+TrendPoint = create_model("TrendPoint", **_TREND_POINT)
 
 
 class TrendPage(BaseModel):

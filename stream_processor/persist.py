@@ -29,18 +29,10 @@ from stream_processor.handoff import RawBatch
 from stream_processor.kafka_io import KafkaPublisher
 from stream_processor.pipeline import BatchProcessor, BatchResult, Incoming, Prepared, last_offsets
 from stream_processor.settings import ProcessorSettings
+from stream_processor.storage.pool import open_pool
 from stream_processor.writer import OrderedWriter
 
 log = logging.getLogger(__name__)
-
-
-async def open_pool(db: DatabaseSettings) -> asyncpg.Pool:
-    """A pool that connects lazily: a database that is down at start is retried per batch."""
-    pool = await asyncpg.create_pool(
-        **db.asyncpg_kwargs(), min_size=0, max_size=max(2, db.pool_max // 2), command_timeout=120
-    )
-    assert pool is not None
-    return pool
 
 
 def incoming(message: Message) -> Incoming:

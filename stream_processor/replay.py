@@ -48,9 +48,9 @@ from schemas.data_types import BY_NAME, DATA_TYPES
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import RAW_PREFIX, raw_topic
 from stream_processor.kafka_io import KafkaPublisher
-from stream_processor.persist import open_pool
 from stream_processor.pipeline import BatchProcessor, BatchResult, Incoming, Prepared
 from stream_processor.settings import ProcessorSettings
+from stream_processor.storage.pool import open_pool
 from stream_processor.writer import OrderedWriter
 
 log = logging.getLogger(__name__)
