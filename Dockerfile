@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every myHealth process. The command picks the service (ENTRYPOINT is `python -m`):
 #   collector run | collector backfill --all --since YYYY-MM-DD
-#   collector.simulator --host 0.0.0.0 (the development target only: `--target development`)
+#   oura_simulator --host 0.0.0.0 (the development target only: `--target development`)
 #   stream_processor worker | stream_processor replay --from-beginning
 #   gateway (default) | migrations upgrade
 # Base: python:3.11.14-slim-bookworm in both stages (keep the two FROM lines in step).
@@ -24,16 +24,16 @@ COPY stream_processor ./stream_processor
 COPY gateway ./gateway
 RUN /opt/venv/bin/pip install --no-cache-dir ".[msk-iam]" "dumb-init==1.2.5.post1" \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
-# The Oura simulator (auto-approved consent, a known client secret, controls that mint tokens)
-# is moved out of the venv: only the development stage puts it back.
-RUN site=$(/opt/venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
-    && cp -r "$site/collector/simulator" /opt/simulator \
-    && rm -rf "$site/collector/simulator"
 # The CA bundle RDS certificates chain to (SSL_MODE=verify-full, SSL_ROOT_CERT): fetched at build
 # time, so no process reaches out for it at run time.
 RUN mkdir -p /opt/myhealth \
     && /opt/venv/bin/python -c "import urllib.request; urllib.request.urlretrieve('https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem', '/opt/myhealth/rds-global-bundle.pem')" \
     && grep -q "BEGIN CERTIFICATE" /opt/myhealth/rds-global-bundle.pem
+# The Oura simulator (auto-approved consent, a known client secret, controls that mint tokens) is
+# not in /src when the distribution is installed, so the venv has none of it: it is compiled
+# apart, and only the development stage adds it.
+COPY oura_simulator /opt/simulator/oura_simulator
+RUN /opt/venv/bin/python -m compileall -q /opt/simulator
 
 # ---- base: the venv only, as an unprivileged user ---------------------------------------------
 FROM python:3.11.14-slim-bookworm AS base
@@ -66,7 +66,7 @@ CMD ["gateway"]
 
 # ---- development: adds the Oura simulator (docker-compose.yml builds this target) -------------
 FROM base AS development
-COPY --from=build /opt/simulator /opt/venv/lib/python3.11/site-packages/collector/simulator
+COPY --from=build /opt/simulator/oura_simulator /opt/venv/lib/python3.11/site-packages/oura_simulator
 
 # ---- runtime (the default, last stage): production, without the simulator ---------------------
 FROM base AS runtime

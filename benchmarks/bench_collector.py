@@ -72,7 +72,7 @@ class SimulatorProcess:
             [
                 sys.executable,
                 "-m",
-                "collector.simulator",
+                "oura_simulator",
                 "--port",
                 str(self.port),
                 "--log-level",

@@ -147,7 +147,7 @@ class Platform:
         sim_port, gw_port = self.sim.rsplit(":", 1)[1], self.gateway.rsplit(":", 1)[1]
         self.procs["simulator"] = _start(
             "simulator",
-            ["collector.simulator", "--port", sim_port, "--users", str(users)],
+            ["oura_simulator", "--port", sim_port, "--users", str(users)],
             env | {"OURA_REDIRECT_URI": f"{self.gateway}/api/callback"},
         )
         self.procs["gateway"] = _start(

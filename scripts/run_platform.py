@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         say("migrating the database and creating topics")
         subprocess.run([PY, "-m", "migrations", "upgrade"], cwd=ROOT, env=env, check=True)
         say(f"starting the Oura simulator on :{SIM_PORT}")
-        simulator = [PY, "-m", "collector.simulator", "--port", str(SIM_PORT)]
+        simulator = [PY, "-m", "oura_simulator", "--port", str(SIM_PORT)]
         simulator += ["--sync-every", f"{SIM_SYNC_EVERY_S:g}"]
         services.start_service("simulator", simulator, env)
         wait_for("the simulator", lambda: _ok(f"http://127.0.0.1:{SIM_PORT}/_sim/stats"), services)

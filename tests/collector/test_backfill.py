@@ -13,7 +13,7 @@ import pytest
 
 from collector.backfill import run_backfill
 from collector.collect import run_daily
-from collector.simulator import SimulatorConfig
+from oura_simulator import SimulatorConfig
 from schemas.data_types import BY_NAME
 from tests.collector.conftest import sim_env
 from tests.collector.helpers import TODAY, by_key, connect, read_raw, served

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from collector.backfill import run_backfill
 from collector.collect import run_daily
-from collector.simulator.quirks import ONE_A_DAY, Quirk, quirks_of
+from oura_simulator.quirks import ONE_A_DAY, Quirk, quirks_of
 from schemas.codec import EncodeError
 from schemas.data_types import BY_NAME, DATA_TYPES
 from schemas.examples import example_document

@@ -24,10 +24,10 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from collector.settings import CollectorSettings
-from collector.simulator import SimulatorConfig, SimulatorServer
 from collector.webhooks.subscription_api import SubscriptionApi
 from collector.webhooks.subscriptions import Subscriptions, record_metrics, wanted_pairs
 from gateway.app import create_app
+from oura_simulator import SimulatorConfig, SimulatorServer
 from schemas.settings import DatabaseSettings, KafkaSettings
 from tests.collector.conftest import sim_env
 from tests.gateway.conftest import LiveServer, make_settings

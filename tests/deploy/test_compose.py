@@ -148,7 +148,7 @@ def test_connection_settings_point_at_the_services(compose: dict[str, Any]) -> N
         assert base.startswith("http://simulator:8089"), base
         assert env["OURA_TOKEN_URL"].startswith("http://simulator:8089")
     simulator_cmd = services["simulator"]["command"]
-    assert simulator_cmd[:1] == ["collector.simulator"] and "8089" in simulator_cmd
+    assert simulator_cmd[:1] == ["oura_simulator"] and "8089" in simulator_cmd
 
 
 def test_kafka_is_the_pinned_kraft_broker(compose: dict[str, Any]) -> None:

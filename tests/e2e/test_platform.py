@@ -26,7 +26,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.fernet import Fernet
 
-from collector.simulator import SimulatorConfig, SimulatorServer
+from oura_simulator import SimulatorConfig, SimulatorServer
 from schemas.data_types import DATA_TYPES
 from schemas.records import decode_trend
 from schemas.settings import KafkaSettings

@@ -1,4 +1,4 @@
-"""Services as the real processes (`python -m gateway`, `python -m collector.simulator`), with
+"""Services as the real processes (`python -m gateway`, `python -m oura_simulator`), with
 their output in a file for the test to read."""
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def platform(
         "GATEWAY_BACKFILL_DAYS": str(BACKFILL_DAYS),
         "GRAFANA_URL": "http://grafana.example/d/myhealth",
     }
-    sim_args = ["-m", "collector.simulator", "--port", str(sim_port), "--users", "1"]
+    sim_args = ["-m", "oura_simulator", "--port", str(sim_port), "--users", "1"]
     sim_args += ["--redirect-uri", f"{gateway}/api/callback"]
     with (
         running(sim_args, env, tmp_path / "simulator.log", f"{sim}/_sim/stats"),

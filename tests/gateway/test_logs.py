@@ -1,5 +1,5 @@
 """No OAuth code, state, token, password or email in any log line: the gateway and the Oura
-simulator run as the real processes (`python -m gateway`, `python -m collector.simulator`) with
+simulator run as the real processes (`python -m gateway`, `python -m oura_simulator`) with
 DEBUG logs, the OAuth flow is driven through them over HTTP, and every line they wrote is read."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ async def test_oauth_flow_leaves_no_secret_in_any_log_line(
         "GATEWAY_ACCESS_LOG": str(access_log).lower(),
     }
     sim_log, gw_log = tmp_path / "simulator.log", tmp_path / "gateway.log"
-    sim_args = ["-m", "collector.simulator", "--port", str(sim_port), "--users", "1"]
+    sim_args = ["-m", "oura_simulator", "--port", str(sim_port), "--users", "1"]
     sim_args += ["--redirect-uri", callback_uri]
     email = f"log-test-{gw_port}@example.com"
     secrets_seen: list[str] = [email, PASSWORD]

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from collector.simulator.config import SimulatorConfig
-from collector.simulator.state import Simulator
 from collector.tokens import TokenCipher
 from gateway.security.oauth_state import StateClaims, new_nonce, sign_state
 from gateway.settings import GatewaySettings
+from oura_simulator.config import SimulatorConfig
+from oura_simulator.state import Simulator
 from tests.gateway import web
 from tests.gateway.conftest import LiveServer, make_settings
 from tests.gateway.factories import new_user
@@ -28,11 +28,11 @@ from tests.gateway.factories import new_user
 
 def _simulator_app(sim: Simulator) -> FastAPI:
     try:  # the simulator's own factory, when it has one
-        from collector.simulator.app import create_app as create_simulator_app  # type: ignore
+        from oura_simulator.app import create_app as create_simulator_app  # type: ignore
 
         return create_simulator_app(simulator=sim)  # type: ignore[no-any-return]
     except ImportError:
-        from collector.simulator.oauth import oauth_router
+        from oura_simulator.oauth import oauth_router
 
         app = FastAPI()
         app.include_router(oauth_router(sim))

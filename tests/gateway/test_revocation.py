@@ -13,11 +13,11 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from collector.simulator.app import create_app as create_simulator_app
-from collector.simulator.config import SimulatorConfig
-from collector.simulator.state import Simulator
 from collector.tokens import OuraOAuthClient, TokenCipher, retry_revocations
 from gateway.settings import GatewaySettings
+from oura_simulator.app import create_app as create_simulator_app
+from oura_simulator.config import SimulatorConfig
+from oura_simulator.state import Simulator
 from tests.gateway.conftest import LiveServer, make_settings
 from tests.gateway.factories import new_user
 from tests.gateway.test_oauth import _authorize, _consent

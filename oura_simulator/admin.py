@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.simulator.query import ApiError
-from collector.simulator.quirks import Patch
-from collector.simulator.state import Simulator
+from oura_simulator.query import ApiError
+from oura_simulator.quirks import Patch
+from oura_simulator.state import Simulator
 from schemas.data_types import BY_NAME, DATA_TYPES, DataType
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.simulator import Simulator, SimulatorConfig
+from oura_simulator import Simulator, SimulatorConfig
 
 RANGE = {"start_date": "2024-10-01", "end_date": "2025-03-15"}
 

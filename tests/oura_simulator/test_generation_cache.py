@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from collector.simulator import Simulator, SimulatorConfig, builders
-from collector.simulator import data as simulator_data
-from collector.simulator.data import Generator, days
+from oura_simulator import Simulator, SimulatorConfig, builders
+from oura_simulator import data as simulator_data
+from oura_simulator.data import Generator, days
 from schemas.data_types import DATA_TYPES
 
 NOW = datetime(2025, 3, 15, 9, 41, 27, tzinfo=UTC)  # mid-morning: today is partly visible

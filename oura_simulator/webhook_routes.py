@@ -21,9 +21,9 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from collector.simulator.query import ApiError
-from collector.simulator.state import Simulator
-from collector.simulator.subscriptions import EventType, OuraDataType, SlotTaken, Subscription
+from oura_simulator.query import ApiError
+from oura_simulator.state import Simulator
+from oura_simulator.subscriptions import EventType, OuraDataType, SlotTaken, Subscription
 
 log = logging.getLogger(__name__)
 PREFIX = "/v2/webhook/subscription"

@@ -9,8 +9,8 @@ from bisect import bisect_left
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-from collector.simulator import builders
-from collector.simulator.data import (
+from oura_simulator import builders
+from oura_simulator.data import (
     HEARTRATE_SOURCES,
     Document,
     Generator,
@@ -19,8 +19,8 @@ from collector.simulator.data import (
     clamp,
     days,
 )
-from collector.simulator.quirks import DataQuirks
-from collector.simulator.syncs import Edits
+from oura_simulator.quirks import DataQuirks
+from oura_simulator.syncs import Edits
 
 REVISABLE_DAYS = 2
 # Older days can no longer change with the clock (rest mode lasts at most a week), so their

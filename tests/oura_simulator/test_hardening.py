@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from collector.simulator.app import create_app
-from collector.simulator.config import SimulatorConfig
+from oura_simulator.app import create_app
+from oura_simulator.config import SimulatorConfig
 
 from .conftest import CLIENT, REDIRECT
 
@@ -27,7 +27,7 @@ def test_refuses_to_start_outside_development() -> None:
         if environment:
             env["ENVIRONMENT"] = environment
         result = subprocess.run(
-            [sys.executable, "-m", "collector.simulator", "--port", "0"],
+            [sys.executable, "-m", "oura_simulator", "--port", "0"],
             env=env,
             capture_output=True,
             text=True,
@@ -72,8 +72,13 @@ def test_production_image_leaves_the_simulator_out() -> None:
     stages = _stages(dockerfile)
     # The last stage is what a plain `docker build` (CI, release) produces.
     assert list(stages)[-1] == "runtime"
-    assert "collector/simulator" in stages["build"] and "rm -rf" in stages["build"]
-    assert "simulator" not in re.sub(r"#.*", "", stages["runtime"])
-    assert "/opt/simulator" in stages["development"]
+    build = re.sub(r"#.*", "", stages["build"])
+    # The distribution is installed from /src before the simulator's folder is in the stage, and
+    # the folder never goes to /src: the venv (all the runtime stage has) holds none of it.
+    assert build.index("pip install") < build.index("COPY oura_simulator /opt/simulator/")
+    assert not re.search(r"^COPY (\.|oura_simulator \.)", build, flags=re.M)
+    assert "simulator" not in re.sub(r"#.*", "", stages["base"] + stages["runtime"])
+    assert "COPY --from=build /opt/simulator/oura_simulator" in stages["development"]
+    assert "!oura_simulator/" in (ROOT / ".dockerignore").read_text().splitlines()
     compose = (ROOT / "docker-compose.yml").read_text()
     assert "target: development" in compose

@@ -15,9 +15,9 @@ from types import TracebackType
 
 import uvicorn
 
-from collector.simulator.app import create_app
-from collector.simulator.config import SimulatorConfig
-from collector.simulator.state import Simulator
+from oura_simulator.app import create_app
+from oura_simulator.config import SimulatorConfig
+from oura_simulator.state import Simulator
 
 
 class SimulatorServer:

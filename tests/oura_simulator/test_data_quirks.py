@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from collector.simulator.__main__ import parse_args
-from collector.simulator.quirks import CHANGED_TYPES, ONE_A_DAY, Quirk, quirks_of
+from oura_simulator.__main__ import parse_args
+from oura_simulator.quirks import CHANGED_TYPES, ONE_A_DAY, Quirk, quirks_of
 from schemas.data_types import BY_NAME
-from tests.simulator.conftest import TODAY, Api
+from tests.oura_simulator.conftest import TODAY, Api
 
 START = TODAY - timedelta(days=13)
 RANGE = {"start_date": START.isoformat(), "end_date": TODAY.isoformat()}

@@ -13,17 +13,17 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from collector.simulator import builders
-from collector.simulator.clock import Clock
-from collector.simulator.config import SimulatorConfig
-from collector.simulator.data import Document, Generator, UserProfile, days, make_profile
-from collector.simulator.deliveries import DeliverySettings, Dispatcher
-from collector.simulator.faults import Faults, SlidingWindow
-from collector.simulator.quirks import DataQuirks
-from collector.simulator.store import DocumentStore
-from collector.simulator.subscriptions import Subscriptions
-from collector.simulator.syncs import DEFAULT_SYNC_TYPES, NEW_DOCUMENT, SYNC_TYPES, Edits, day_of
-from collector.simulator.tokens import Grant, OAuthFailure, TokenStore
+from oura_simulator import builders
+from oura_simulator.clock import Clock
+from oura_simulator.config import SimulatorConfig
+from oura_simulator.data import Document, Generator, UserProfile, days, make_profile
+from oura_simulator.deliveries import DeliverySettings, Dispatcher
+from oura_simulator.faults import Faults, SlidingWindow
+from oura_simulator.quirks import DataQuirks
+from oura_simulator.store import DocumentStore
+from oura_simulator.subscriptions import Subscriptions
+from oura_simulator.syncs import DEFAULT_SYNC_TYPES, NEW_DOCUMENT, SYNC_TYPES, Edits, day_of
+from oura_simulator.tokens import Grant, OAuthFailure, TokenStore
 from schemas.data_types import ALL_SCOPES, QueryKind, get
 
 log = logging.getLogger(__name__)

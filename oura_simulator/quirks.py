@@ -21,7 +21,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from collector.simulator.data import Document, UserProfile
+from oura_simulator.data import Document, UserProfile
 from schemas.data_types import BY_NAME, QueryKind
 from schemas.documents import avsc
 

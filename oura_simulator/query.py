@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from collector.simulator.data import Document, UserProfile
+from oura_simulator.data import Document, UserProfile
 
 # Types whose quirks-mode filter runs on the document timestamp (00:00 local of `day` when the
 # model has none): a date-only end_date then means midnight and excludes daily_activity (04:00).

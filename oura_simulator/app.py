@@ -13,15 +13,15 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from collector.simulator.admin import admin_router
-from collector.simulator.config import SimulatorConfig
-from collector.simulator.faults import Burst
-from collector.simulator.oauth import oauth_error, oauth_router
-from collector.simulator.query import ApiError
-from collector.simulator.routes import bearer_token, data_router
-from collector.simulator.state import Simulator
-from collector.simulator.tokens import OAuthFailure
-from collector.simulator.webhook_routes import webhook_router
+from oura_simulator.admin import admin_router
+from oura_simulator.config import SimulatorConfig
+from oura_simulator.faults import Burst
+from oura_simulator.oauth import oauth_error, oauth_router
+from oura_simulator.query import ApiError
+from oura_simulator.routes import bearer_token, data_router
+from oura_simulator.state import Simulator
+from oura_simulator.tokens import OAuthFailure
+from oura_simulator.webhook_routes import webhook_router
 from schemas.data_types import DATA_TYPES
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from collector.simulator import builders
-from collector.simulator.data import Document, UserProfile
-from collector.simulator.query import (
+from oura_simulator import builders
+from oura_simulator.data import Document, UserProfile
+from oura_simulator.query import (
     ApiError,
     Bound,
     PageTokens,
@@ -24,7 +24,7 @@ from collector.simulator.query import (
     parse_datetime,
     validation_error,
 )
-from collector.simulator.state import Simulator
+from oura_simulator.state import Simulator
 from schemas.data_types import DATA_TYPES, DataType, QueryKind
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 import httpx
 
-from collector.simulator.clock import Clock
-from collector.simulator.subscriptions import Subscription, Subscriptions
+from oura_simulator.clock import Clock
+from oura_simulator.subscriptions import Subscription, Subscriptions
 from schemas.webhooks import sign
 
 log = logging.getLogger(__name__)

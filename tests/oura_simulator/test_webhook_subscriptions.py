@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.simulator import SimulatorServer
-from tests.simulator.webhook_receiver import Receiver
+from oura_simulator import SimulatorServer
+from tests.oura_simulator.webhook_receiver import Receiver
 
 PATH = "/v2/webhook/subscription"
 CLIENT_HEADERS = {"x-client-id": "simulator-client", "x-client-secret": "simulator-secret"}

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.simulator import SimulatorConfig, SimulatorServer
-from collector.simulator.__main__ import parse_args
-from tests.simulator.conftest import TODAY, Api
-from tests.simulator.test_webhook_subscriptions import CLIENT_HEADERS, FAST, PATH, subscribe
-from tests.simulator.webhook_receiver import Receiver, eventually
+from oura_simulator import SimulatorConfig, SimulatorServer
+from oura_simulator.__main__ import parse_args
+from tests.oura_simulator.conftest import TODAY, Api
+from tests.oura_simulator.test_webhook_subscriptions import CLIENT_HEADERS, FAST, PATH, subscribe
+from tests.oura_simulator.webhook_receiver import Receiver, eventually
 
 SECRET = "simulator-secret"
 

@@ -21,7 +21,7 @@ class SimulatorConfig:
     """Replicate Oura's observed date-filter quirks (OURA_API_V2.md §2.2) instead of the
     documented default (inclusive filter on each document's day)."""
     data_quirks: bool = False
-    """Serve every user's documents with the quirks real Oura data has (collector/simulator/
+    """Serve every user's documents with the quirks real Oura data has (oura_simulator/
     quirks.py); per user at /_sim/data-quirks. Unrelated to `quirks`."""
 
     client_id: str = "simulator-client"
@@ -59,7 +59,7 @@ class SimulatorConfig:
     server_error_burst: int = 0
     malformed_pages: int = 0
 
-    # Webhooks (OURA_API_V2.md §4; collector/simulator/deliveries.py, subscriptions.py).
+    # Webhooks (OURA_API_V2.md §4; oura_simulator/deliveries.py, subscriptions.py).
     webhook_subscription_ttl_s: float = 7 * 86_400
     """Lifetime a subscription gets at create and at each renew (Oura's is undocumented)."""
     webhook_verify_timeout_s: float = 10.0

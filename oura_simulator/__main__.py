@@ -1,4 +1,4 @@
-"""`python -m collector.simulator`: serve the Oura simulator (used by `make run` and compose)."""
+"""`python -m oura_simulator`: serve the Oura simulator (used by `make run` and compose)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from datetime import date
 
 import uvicorn
 
-from collector.simulator.app import create_app
-from collector.simulator.config import SimulatorConfig
-from collector.simulator.syncs import DEFAULT_SYNC_TYPES, SYNC_TYPES
+from oura_simulator.app import create_app
+from oura_simulator.config import SimulatorConfig
+from oura_simulator.syncs import DEFAULT_SYNC_TYPES, SYNC_TYPES
 from schemas.logs import configure_logging
 
-log = logging.getLogger("collector.simulator")
+log = logging.getLogger("oura_simulator")
 
 
 def _env_redirect_uris() -> list[str]:
@@ -27,7 +27,7 @@ def _env_redirect_uris() -> list[str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
     defaults = SimulatorConfig()
-    p = argparse.ArgumentParser(prog="python -m collector.simulator", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m oura_simulator", description=__doc__)
     p.add_argument("--host", default=defaults.host)
     p.add_argument("--port", type=int, default=defaults.port)
     p.add_argument("--seed", type=int, default=defaults.seed)
@@ -165,7 +165,7 @@ def _refuse_outside_development() -> None:
     environment = os.environ.get("ENVIRONMENT", "production")
     if environment != "development":
         sys.stderr.write(
-            f"python -m collector.simulator: refusing to start with ENVIRONMENT={environment}: "
+            f"python -m oura_simulator: refusing to start with ENVIRONMENT={environment}: "
             "the Oura simulator runs only with ENVIRONMENT=development\n"
         )
         raise SystemExit(2)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from collector.simulator.data import Document, Generator, UserProfile, iso, iso_ms
+from oura_simulator.data import Document, Generator, UserProfile, iso, iso_ms
 
 CREATED_BY_SYNC = ("session", "workout", "enhanced_tag")
 """Types a sync adds a new document to (several a day are normal for them)."""

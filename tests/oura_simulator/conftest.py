@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from collector.simulator import SimulatorConfig, SimulatorServer
-from tests.simulator.webhook_receiver import Receiver
+from oura_simulator import SimulatorConfig, SimulatorServer
+from tests.oura_simulator.webhook_receiver import Receiver
 
 TODAY = date(2025, 3, 15)
 CLIENT = {"client_id": "simulator-client", "client_secret": "simulator-secret"}

@@ -13,8 +13,8 @@ from urllib.parse import unquote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from collector.simulator.state import Simulator
-from collector.simulator.tokens import OAuthFailure
+from oura_simulator.state import Simulator
+from oura_simulator.tokens import OAuthFailure
 from schemas.data_types import ALL_SCOPES
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from collector.simulator.data import (
+from oura_simulator.data import (
     Document,
     Generator,
     Timed,
