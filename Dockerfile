@@ -20,6 +20,7 @@ COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY migrations ./migrations
 COPY collector ./collector
+COPY oura_connection ./oura_connection
 COPY stream_processor ./stream_processor
 COPY gateway ./gateway
 RUN /opt/venv/bin/pip install --no-cache-dir ".[msk-iam]" "dumb-init==1.2.5.post1" \

@@ -49,14 +49,14 @@ migrate: up
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy collector stream_processor gateway schemas migrations oura_simulator scripts
+	$(BIN)/mypy collector oura_connection stream_processor gateway schemas migrations oura_simulator scripts
 
 fmt: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 typecheck: venv
-	$(BIN)/mypy collector stream_processor gateway schemas migrations oura_simulator scripts
+	$(BIN)/mypy collector oura_connection stream_processor gateway schemas migrations oura_simulator scripts
 
 # Everything: the deployment artifacts (tests/deploy runs there, with its tools), then pytest.
 test: up validate-deploy

@@ -36,7 +36,7 @@ from collector.collect import Collector, run_daily  # noqa: E402
 from collector.oura import OuraClient  # noqa: E402
 from collector.publisher import RawPublisher  # noqa: E402
 from collector.settings import CollectorSettings  # noqa: E402
-from collector.tokens import OuraOAuthClient, TokenCipher, TokenGrant, store_grant  # noqa: E402
+from oura_connection import OuraOAuthClient, TokenCipher, TokenGrant, store_grant  # noqa: E402
 from schemas.data_types import DATA_TYPES  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
 from schemas.topics import delete_topics, ensure_topics, registry  # noqa: E402

@@ -39,7 +39,7 @@ from bench_collector import (  # noqa: E402
 )
 
 from collector.collect import Collector, run_daily  # noqa: E402
-from collector.tokens import TokenCipher  # noqa: E402
+from oura_connection import TokenCipher  # noqa: E402
 from schemas.data_types import DATA_TYPES  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
 from schemas.topics import delete_topics, ensure_topics, raw_topic, registry  # noqa: E402

@@ -45,10 +45,10 @@ from cryptography.fernet import Fernet  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
 from collector.settings import CollectorSettings  # noqa: E402
-from collector.tokens import OuraOAuthClient, TokenCipher, TokenGrant, store_grant  # noqa: E402
 from collector.webhooks.subscription_api import SubscriptionApi  # noqa: E402
 from collector.webhooks.subscriptions import Subscriptions  # noqa: E402
 from gateway.security.passwords import Passwords  # noqa: E402
+from oura_connection import OuraOAuthClient, TokenCipher, TokenGrant, store_grant  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
 from schemas.topics import delete_topics, ensure_topics, registry  # noqa: E402
 

@@ -28,15 +28,15 @@ from collector.oura import OuraClient, RateLimiter, SharedBudget
 from collector.publisher import PublishError, RawPublisher
 from collector.requeue import requeue_quarantine
 from collector.settings import CollectorSettings
-from collector.tokens import (
+from collector.webhooks import subscriptions_cli
+from collector.webhooks.fetcher import WebhookFetcher
+from oura_connection import (
     OuraOAuthClient,
     TokenCipher,
     TokenCipherError,
     retry_revocations,
     rotate_all_tokens,
 )
-from collector.webhooks import subscriptions_cli
-from collector.webhooks.fetcher import WebhookFetcher
 from schemas.data_types import BY_NAME, DataType
 from schemas.db import open_pool
 from schemas.logs import configure_logging

@@ -20,20 +20,20 @@ from collector.metrics import DOCUMENTS_UNANNOUNCED, LAST_SUCCESS, WINDOW_FAILUR
 from collector.oura import NotGranted, OuraClient, OuraFetchError, data_path
 from collector.publisher import PublishError, RawPublisher
 from collector.settings import CollectorSettings
-from collector.tokens import (
+from collector.webhooks import announcements
+from collector.webhooks.identity import fill_missing_oura_user_ids
+from oura_connection import (
     NeedsReauth,
     NotConnected,
     OAuthError,
     OuraOAuthClient,
     TokenCipher,
     TokenCipherError,
+    active_connections,
     get_access_token,
     refresh_rejected,
 )
-from collector.webhooks import announcements
-from collector.webhooks.identity import fill_missing_oura_user_ids
 from schemas.data_types import DATA_TYPES, DataType
-from schemas.db import Pool
 
 log = logging.getLogger("collector")
 
@@ -45,7 +45,7 @@ class UserTokens:
     per-user lock when it nears expiry or after a 401."""
 
     def __init__(
-        self, pool: Pool, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
+        self, pool: Any, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
     ) -> None:
         self._pool = pool
         self._user_id = user_id
@@ -141,7 +141,7 @@ class Collector:
     def __init__(
         self,
         settings: CollectorSettings,
-        pool: Pool,
+        pool: Any,
         client: OuraClient,
         publisher: RawPublisher,
         oauth: OuraOAuthClient,
@@ -158,10 +158,7 @@ class Collector:
         return UserTokens(self.pool, user_id, self.oauth, self.cipher)
 
     async def active_users(self) -> list[tuple[UUID, list[str]]]:
-        rows = await self.pool.fetch(
-            "SELECT user_id, scopes FROM oauth_tokens WHERE status = 'active' ORDER BY user_id"
-        )
-        return [(r["user_id"], list(r["scopes"])) for r in rows]
+        return await active_connections(self.pool)
 
     async def collect_window(
         self,

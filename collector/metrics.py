@@ -1,4 +1,4 @@
-"""Prometheus metrics of the collector (and of token refreshes, wherever they happen).
+"""Prometheus metrics of the collector (token refreshes are oura_connection.metrics).
 
 The CronJob is short-lived: `serve_metrics` exposes them on COLLECTOR_METRICS_PORT for the
 length of a run so Prometheus (or a pod-level scraper) can read them."""
@@ -30,12 +30,6 @@ OURA_REQUEST_SECONDS = Histogram(
 )
 WINDOW_FAILURES = Counter(
     "collector_window_failures_total", "Windows that failed and left their cursor", ["data_type"]
-)
-TOKEN_REFRESHES = Counter(
-    "oura_token_refreshes_total", "Oura token refreshes by outcome", ["outcome"]
-)
-TOKEN_REFRESH_FAILURES = Counter(
-    "oura_token_refresh_failures_total", "Oura token refreshes that failed, by reason", ["reason"]
 )
 LAST_SUCCESS = Gauge(
     "collector_last_success_timestamp_seconds",

@@ -10,7 +10,6 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from collector.tokens import OuraOAuthClient, TokenCipher
 from gateway.cache import UserCache
 from gateway.erasure import Eraser
 from gateway.errors import ApiError
@@ -20,6 +19,7 @@ from gateway.security.access_tokens import InvalidAccessToken, read_access_claim
 from gateway.security.passwords import Passwords
 from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
+from oura_connection import OuraOAuthClient, TokenCipher
 
 
 @dataclass

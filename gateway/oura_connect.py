@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from collector.tokens import InvalidGrant, OAuthError, TokenGrant, store_grant
 from gateway.backfill import start_backfill
 from gateway.deps import Services
 from gateway.errors import ApiError
@@ -26,7 +25,7 @@ from gateway.security.oauth_state import (
     read_state,
     sign_state,
 )
-from schemas.db import labelled
+from oura_connection import InvalidGrant, OAuthError, TokenGrant, store_grant
 
 log = logging.getLogger("gateway.oauth")
 
@@ -149,9 +148,7 @@ async def finish_connect(
     # What webhook events name; None leaves it to the collector's next run.
     oura_user_id = await services.oauth.oura_user_id(grant.access_token)
     async with services.pool.acquire() as conn, conn.transaction():
-        await store_grant(
-            labelled(conn, "store_grant"), claims.user_id, grant, cipher, oura_user_id=oura_user_id
-        )
+        await store_grant(conn, claims.user_id, grant, cipher, oura_user_id=oura_user_id)
         await notify_user_changed(conn, claims.user_id)
     services.cache.invalidate(claims.user_id)
     backfill: Literal["scheduled", "started"] = "scheduled"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from collector.settings import OuraOAuthSettings
+from oura_connection.settings import OuraOAuthSettings
 from schemas.secret_strength import is_placeholder, weakness
 
 # Only ever accepted in development: anyone can read it here.

@@ -37,9 +37,9 @@ from collector.collect import Collector
 from collector.metrics import WEBHOOK_EVENTS, WEBHOOK_LATENCY
 from collector.oura import DocumentNotFound, NotGranted, OuraFetchError, Unauthorized, data_path
 from collector.publisher import PublishError
-from collector.tokens import NeedsReauth, NotConnected, OAuthError, TokenCipherError
 from collector.webhooks.announcements import record_announced
 from collector.webhooks.identity import fill_missing_oura_user_ids
+from oura_connection import NeedsReauth, NotConnected, OAuthError, TokenCipherError
 from schemas.codec import CodecError
 from schemas.data_types import BY_NAME, DataType
 from schemas.settings import KafkaSettings

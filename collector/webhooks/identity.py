@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from collector.metrics import OURA_IDS_FILLED
 from collector.oura import OuraFetchError
-from collector.tokens import (
+from oura_connection import (
     NeedsReauth,
     NotConnected,
     OAuthError,

@@ -6,7 +6,6 @@ import logging
 
 from fastapi import APIRouter, Request, status
 
-from collector.tokens import forget_tokens
 from gateway import erasure
 from gateway.deps import CurrentUserId, Services, ServicesDep
 from gateway.errors import ApiError
@@ -24,7 +23,7 @@ from gateway.routes import error_responses
 from gateway.routes.erasures import ErasureAccepted, status_url
 from gateway.routes.sessions import check_password, token_pair
 from gateway.security.throttle import client_address
-from schemas.db import labelled
+from oura_connection import forget_tokens
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 log = logging.getLogger("gateway.accounts")
@@ -121,7 +120,7 @@ async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> ErasureAcc
     records, which compaction removes within 7 days (the tombstones a day later). The answer
     names the erasure's receipt, readable without logging in at `status_url`."""
     if services.cipher is not None and not await forget_tokens(
-        labelled(services.pool, "forget_tokens"), user_id, services.oauth, services.cipher
+        services.pool, user_id, services.oauth, services.cipher
     ):
         # Erasing now would delete the only means of revoking a grant that is still alive.
         raise ApiError(

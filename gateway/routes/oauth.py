@@ -9,14 +9,6 @@ from urllib.parse import urlencode, urljoin
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from collector.tokens import (
-    NeedsReauth,
-    NotConnected,
-    OAuthError,
-    connection_status,
-    forget_tokens,
-    refresh_now,
-)
 from gateway.deps import CurrentUserId, ServicesDep
 from gateway.errors import ApiError
 from gateway.models import (
@@ -31,7 +23,14 @@ from gateway.oura_connect import connect_link, finish_connect
 from gateway.repositories.notifications import notify_user_changed
 from gateway.routes import error_responses
 from gateway.web_session import CONNECT_COOKIE, clear_connect_cookie, session_of
-from schemas.db import labelled
+from oura_connection import (
+    NeedsReauth,
+    NotConnected,
+    OAuthError,
+    connection_status,
+    forget_tokens,
+    refresh_now,
+)
 
 router = APIRouter(prefix="/api", tags=["oura connection"])
 log = logging.getLogger("gateway.oauth")
@@ -126,9 +125,7 @@ async def refresh(user_id: CurrentUserId, services: ServicesDep) -> RefreshResul
     """Refresh the Oura tokens now, under the same per-user lock the collector takes."""
     cipher = services.require_cipher()
     try:
-        grant = await refresh_now(
-            labelled(services.pool, "refresh_now"), user_id, services.oauth, cipher
-        )
+        grant = await refresh_now(services.pool, user_id, services.oauth, cipher)
     except NotConnected:
         raise ApiError(404, "not_connected", "Oura is not connected") from None
     except NeedsReauth:
@@ -144,7 +141,7 @@ async def refresh(user_id: CurrentUserId, services: ServicesDep) -> RefreshResul
 async def read_connection(user_id: CurrentUserId, services: ServicesDep) -> ConnectionPublic:
     """Connection status (`active`, `needs_reauth`, `revoked` or `none`), granted scopes and
     the last successful sync per data type."""
-    current = await connection_status(labelled(services.pool, "connection_status"), user_id)
+    current = await connection_status(services.pool, user_id)
     if current is None:
         return ConnectionPublic(status="none")
     return ConnectionPublic(
@@ -172,11 +169,9 @@ async def disconnect(user_id: CurrentUserId, services: ServicesDep) -> Disconnec
     cannot confirm, the answer is `revoke_pending` and the collector retries. Collected data
     stays (DELETE /api/me erases it)."""
     cipher = services.require_cipher()
-    if await connection_status(labelled(services.pool, "connection_status"), user_id) is None:
+    if await connection_status(services.pool, user_id) is None:
         raise ApiError(404, "not_connected", "Oura is not connected")
-    revoked = await forget_tokens(
-        labelled(services.pool, "forget_tokens"), user_id, services.oauth, cipher
-    )
+    revoked = await forget_tokens(services.pool, user_id, services.oauth, cipher)
     await notify_user_changed(services.pool, user_id)
     services.cache.invalidate(user_id)
     # Not collected any more either way; a grant Oura did not confirm revoking stays

@@ -30,7 +30,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from collector.tokens import users_of_oura_account
 from gateway.deps import ServicesDep
 from gateway.errors import ApiError, describe_validation
 from gateway.routes import error_responses
@@ -43,7 +42,7 @@ from gateway.webhooks import (
     delivery_moment,
     is_fresh,
 )
-from schemas.db import labelled
+from oura_connection import users_of_oura_account
 from schemas.webhooks import WebhookEvent, verify
 
 router = APIRouter(prefix="/webhooks", tags=["oura webhooks"])
@@ -150,9 +149,7 @@ async def receive_delivery(request: Request, services: ServicesDep) -> JSONRespo
     if form is None:
         raise _reject(401, "not_verified", NOT_VERIFIED, "bad_signature")
     delivery = _delivery_of(parsed)
-    users = await users_of_oura_account(
-        labelled(services.pool, "users_of_oura_account"), delivery.user_id
-    )
+    users = await users_of_oura_account(services.pool, delivery.user_id)
     if not users:
         raise _reject(401, "not_verified", NOT_VERIFIED, "unknown_user")
     delivery_id = str(uuid.uuid4())

@@ -13,7 +13,7 @@ from collector.collect import Collector
 from collector.oura import OuraClient
 from collector.publisher import RawPublisher
 from collector.settings import CollectorSettings
-from collector.tokens import OuraOAuthClient, TokenCipher
+from oura_connection import OuraOAuthClient, TokenCipher
 from oura_simulator import SimulatorConfig, SimulatorServer
 from schemas.settings import KafkaSettings
 from tests.collector.helpers import TODAY

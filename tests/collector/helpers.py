@@ -98,7 +98,7 @@ async def read_topics(
 def grant_of(token_response: dict[str, Any]) -> Any:
     from datetime import UTC, datetime, timedelta
 
-    from collector.tokens import TokenGrant
+    from oura_connection import TokenGrant
 
     return TokenGrant(
         access_token=token_response["access_token"],
@@ -110,7 +110,7 @@ def grant_of(token_response: dict[str, Any]) -> Any:
 
 async def connect(pool: Any, server: Any, login: str, cipher: Any) -> uuid.UUID:
     """A platform user connected to simulated Oura account `login` (token shortcut)."""
-    from collector.tokens import store_grant
+    from oura_connection import store_grant
 
     user_id = await create_user(pool, login)
     grant = grant_of(server.simulator.issue_tokens(login))

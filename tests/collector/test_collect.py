@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from collector.collect import run_daily
-from collector.tokens import connection_status
+from oura_connection import connection_status
 from schemas.data_types import BY_NAME, DATA_TYPES
 from tests.collector.helpers import TODAY, by_key, connect, read_raw, served
 

@@ -26,12 +26,12 @@ from pydantic import SecretStr
 
 from collector.collect import Collector, run_daily
 from collector.settings import CollectorSettings
-from collector.tokens import TokenCipher, connection_status, store_grant
 from collector.webhooks.announcements import record_announced
 from collector.webhooks.fetcher import WebhookFetcher
 from collector.webhooks.subscription_api import SubscriptionApi
 from collector.webhooks.subscriptions import Subscriptions
 from gateway.app import create_app
+from oura_connection import TokenCipher, connection_status, store_grant
 from oura_simulator import SimulatorConfig, SimulatorServer
 from schemas.data_types import BY_NAME
 from schemas.keys import partition_by_user, raw_key, user_key

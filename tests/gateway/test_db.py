@@ -40,7 +40,7 @@ async def test_queries_are_timed_by_the_function_that_issued_them(
         "list_documents",
         "export_rows",  # a server-side cursor in a read-only transaction
         "export_trends",
-        "connection_status",  # collector.tokens, called by the gateway with its pool
+        "connection_status",  # oura_connection, called by the gateway with its pool
         "delete_account",  # a pooled connection inside a transaction (gateway.erasure)
     )
     before = {name: _count(name) for name in names}

@@ -1,5 +1,6 @@
-"""Metrics on their own port, without user ids and without a query per scrape: `python -m
-gateway` as the real process on the real database; the API port has no /metrics."""
+"""Metrics on their own port, without user ids, without a query per scrape and without the
+collector's families: `python -m gateway` as the real process on the real database; the API port
+has no /metrics."""
 
 from __future__ import annotations
 
@@ -70,3 +71,7 @@ async def test_metrics_have_their_own_port_and_name_no_user(
     for user_id in users:
         assert str(user_id) not in last
     assert "user_id=" not in last
+    # The collector's families belong to the collector's own /metrics; token refreshes are
+    # oura_connection's, which the gateway shares.
+    assert re.findall(r"^# TYPE (collector_\w+)", last, re.MULTILINE) == []
+    assert "# TYPE oura_token_refreshes_total counter" in last

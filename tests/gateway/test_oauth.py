@@ -16,9 +16,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from collector.tokens import TokenCipher
 from gateway.security.oauth_state import StateClaims, new_nonce, sign_state
 from gateway.settings import GatewaySettings
+from oura_connection import TokenCipher
 from oura_simulator.config import SimulatorConfig
 from oura_simulator.state import Simulator
 from tests.gateway import web

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from collector.tokens import OuraOAuthClient, TokenCipher, retry_revocations
 from gateway.settings import GatewaySettings
+from oura_connection import OuraOAuthClient, TokenCipher, retry_revocations
 from oura_simulator.app import create_app as create_simulator_app
 from oura_simulator.config import SimulatorConfig
 from oura_simulator.state import Simulator

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from collector.tokens import TokenCipher, TokenGrant, store_grant
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from oura_connection import TokenCipher, TokenGrant, store_grant
 from schemas.keys import partition_of, user_key
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import RAW_PARTITIONS, WEBHOOK_EVENTS

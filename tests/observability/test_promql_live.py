@@ -3,14 +3,15 @@
 
 Scraped targets:
   gateway    `python -m gateway` on a free port (its /metrics also carries the token-refresh
-             families of collector.metrics, since the gateway refreshes tokens too)
+             families of oura_connection.metrics, since the gateway refreshes tokens too)
   processor  `python -m stream_processor worker` with PROCESSOR_METRICS_PORT, on this test's
              topics; fed a valid, an implausible and a corrupt record
   collector  this test process through collector.metrics.serve_metrics (the collector's own
-             function), recording a run through the collector's metric objects: a real run exits
-             before a 1 s scrape can be relied on to see it. It also serves the sync-status
-             gauges of collector.sync_status, refreshed from the seeded database, and the
-             webhook subscription gauges of collector.webhooks.subscriptions."""
+             function), recording a run through the collector's metric objects and token
+             refreshes through oura_connection's: a real run exits before a 1 s scrape can be
+             relied on to see it. It also serves the sync-status gauges of gateway.sync_status,
+             refreshed from the seeded database, and the webhook subscription gauges of
+             collector.webhooks.subscriptions."""
 
 from __future__ import annotations
 
@@ -35,9 +36,10 @@ from aiokafka import AIOKafkaProducer
 from cryptography.fernet import Fernet
 
 from collector import metrics as collector_metrics
-from collector.sync_status import refresh_sync_status
 from collector.webhooks.subscription_api import Subscription
 from collector.webhooks.subscriptions import record_metrics
+from gateway.sync_status import refresh_sync_status
+from oura_connection import metrics as token_metrics
 from schemas.examples import example_document
 from schemas.records import RawRecord, encode_raw
 from schemas.settings import KafkaSettings
@@ -192,8 +194,8 @@ def _record_collector_run() -> None:
     m.OURA_REQUESTS.labels("sleep", "error").inc()
     m.OURA_REQUEST_SECONDS.labels("daily_sleep").observe(0.2)
     m.WINDOW_FAILURES.labels("sleep").inc()
-    m.TOKEN_REFRESHES.labels("refreshed").inc()
-    m.TOKEN_REFRESH_FAILURES.labels("invalid_grant").inc()
+    token_metrics.TOKEN_REFRESHES.labels("refreshed").inc()
+    token_metrics.TOKEN_REFRESH_FAILURES.labels("invalid_grant").inc()
     m.WEBHOOK_EVENTS.labels("create", "fetched").inc()
     m.DOCUMENTS_UNANNOUNCED.labels("daily_sleep").inc()
     # What `subscriptions renew` leaves: one subscription close to expiry, the rest missing.

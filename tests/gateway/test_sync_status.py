@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 from prometheus_client import REGISTRY, generate_latest
 
-from collector.sync_status import refresh_sync_status
+from gateway.sync_status import refresh_sync_status
 from tests.observability.seed import seed_demo
 
 

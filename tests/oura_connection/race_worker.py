@@ -4,20 +4,21 @@ access token (which is about to expire) and prints it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from uuid import UUID
 
 import asyncpg
 
-from collector.settings import CollectorSettings
-from collector.tokens import OuraOAuthClient, TokenCipher, get_access_token
+from oura_connection import OuraOAuthClient, TokenCipher, get_access_token
+from oura_connection.settings import OuraOAuthSettings
 from schemas.settings import DatabaseSettings
 
 
 async def race(user_id: UUID, start_at: float) -> str:
-    settings = CollectorSettings()
-    cipher = TokenCipher.from_keys(settings.token_encryption_keys.get_secret_value())
+    settings = OuraOAuthSettings()
+    cipher = TokenCipher.from_keys(os.environ["TOKEN_ENCRYPTION_KEYS"])
     pool = await asyncpg.create_pool(**DatabaseSettings().asyncpg_kwargs(), min_size=1, max_size=2)
     try:
         async with OuraOAuthClient(settings) as oauth:

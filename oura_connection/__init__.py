@@ -1,21 +1,27 @@
-"""Oura OAuth tokens: encryption at rest, the OAuth client, and their lifecycle in PostgreSQL.
+"""The Oura connection: what the collector and the gateway both need to talk to Oura on a user's
+behalf. Tokens encrypted at rest, the OAuth client, the tokens' lifecycle in PostgreSQL (every
+query on `oauth_tokens`), its settings (`oura_connection.settings`) and metrics
+(`oura_connection.metrics`).
 
-Shared by the collector and the gateway; this module's names are the public API."""
+Below both services: it imports only `schemas`. This module's names are the public API."""
 
-from collector.tokens._cipher import TokenCipher, TokenCipherError
-from collector.tokens._oauth import (
+from oura_connection._cipher import TokenCipher, TokenCipherError
+from oura_connection._oauth import (
     InvalidGrant,
     OAuthConfig,
     OAuthError,
     OuraOAuthClient,
     TokenGrant,
 )
-from collector.tokens._store import (
+from oura_connection._store import (
+    ConnectionCount,
     ConnectionStatus,
     DataTypeStatus,
     NeedsReauth,
     NotConnected,
+    active_connections,
     connection_status,
+    connections_by_status,
     forget_tokens,
     get_access_token,
     refresh_now,
@@ -29,6 +35,7 @@ from collector.tokens._store import (
 )
 
 __all__ = [
+    "ConnectionCount",
     "ConnectionStatus",
     "DataTypeStatus",
     "InvalidGrant",
@@ -40,7 +47,9 @@ __all__ = [
     "TokenCipher",
     "TokenCipherError",
     "TokenGrant",
+    "active_connections",
     "connection_status",
+    "connections_by_status",
     "forget_tokens",
     "get_access_token",
     "refresh_now",

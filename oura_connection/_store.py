@@ -1,5 +1,6 @@
-"""Tokens in PostgreSQL: stored encrypted, refreshed ahead of expiry, one refresh at a time per
-user across every process (collectors, backfills, gateway replicas).
+"""`oauth_tokens` in PostgreSQL, and every query on it: tokens stored encrypted, refreshed ahead
+of expiry, one refresh at a time per user across every process (collectors, backfills, gateway
+replicas), the Oura account they belong to, and connections counted by status.
 
 Oura's refresh tokens are single-use. Two processes refreshing with the same refresh token would
 leave one of them holding a dead pair, so a refresh takes `SELECT ... FOR UPDATE` on the user's
@@ -13,14 +14,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-from collector.metrics import TOKEN_REFRESH_FAILURES, TOKEN_REFRESHES
-from collector.tokens._cipher import TokenCipher, TokenCipherError
-from collector.tokens._oauth import InvalidGrant, OAuthError, OuraOAuthClient, TokenGrant
+from oura_connection._cipher import TokenCipher, TokenCipherError
+from oura_connection._oauth import InvalidGrant, OAuthError, OuraOAuthClient, TokenGrant
+from oura_connection.metrics import TOKEN_REFRESH_FAILURES, TOKEN_REFRESHES
+from schemas.db import Pool, Queries, Record, labelled
 
-log = logging.getLogger("collector.tokens")
+log = logging.getLogger("oura_connection.tokens")
 
 
 class NotConnected(LookupError):
@@ -117,14 +118,16 @@ def _now() -> datetime:
 
 
 async def store_grant(
-    conn_or_pool: Any,
+    conn_or_pool: Queries,
     user_id: UUID,
     grant: TokenGrant,
     cipher: TokenCipher,
     oura_user_id: str | None = None,
 ) -> None:
-    """Upsert the user's connection with a fresh grant; the connection becomes active."""
-    await conn_or_pool.execute(
+    """Upsert the user's connection with a fresh grant; the connection becomes active. Inside
+    the caller's transaction when given a connection."""
+    db = labelled(conn_or_pool, "store_grant")
+    await db.execute(
         _UPSERT_GRANT,
         user_id,
         oura_user_id,
@@ -132,36 +135,36 @@ async def store_grant(
         cipher.encrypt(grant.refresh_token),
         grant.expires_at,
         grant.scopes,
-        # Reconnecting may grant scopes that were missing: let those types be tried again.
     )
-    await conn_or_pool.execute(
+    # Reconnecting may grant scopes that were missing: let those types be tried again.
+    await db.execute(
         "UPDATE collection_cursors SET status = 'ok' WHERE user_id = $1 AND status = 'not_granted'",
         user_id,
     )
 
 
-async def set_oura_user_id(conn_or_pool: Any, user_id: UUID, oura_user_id: str) -> None:
+async def set_oura_user_id(conn_or_pool: Queries, user_id: UUID, oura_user_id: str) -> None:
     """Remember which Oura account the connection belongs to (webhook events name it)."""
-    await conn_or_pool.execute(
+    await labelled(conn_or_pool, "set_oura_user_id").execute(
         "UPDATE oauth_tokens SET oura_user_id = $2, updated_at = now() WHERE user_id = $1",
         user_id,
         oura_user_id,
     )
 
 
-async def users_without_oura_id(pool: Any) -> list[UUID]:
+async def users_without_oura_id(db: Queries) -> list[UUID]:
     """Active connections made before Oura's user id was stored at connect time."""
-    rows = await pool.fetch(
+    rows = await labelled(db, "users_without_oura_id").fetch(
         "SELECT user_id FROM oauth_tokens WHERE status = 'active' AND oura_user_id IS NULL "
         "ORDER BY user_id"
     )
     return [r["user_id"] for r in rows]
 
 
-async def users_of_oura_account(pool: Any, oura_user_id: str) -> list[UUID]:
+async def users_of_oura_account(db: Queries, oura_user_id: str) -> list[UUID]:
     """The platform users with an active connection to this Oura account (more than one when
     several accounts connected the same ring)."""
-    rows = await pool.fetch(
+    rows = await labelled(db, "users_of_oura_account").fetch(
         "SELECT user_id FROM oauth_tokens WHERE oura_user_id = $1 AND status = 'active' "
         "ORDER BY user_id",
         oura_user_id,
@@ -169,15 +172,42 @@ async def users_of_oura_account(pool: Any, oura_user_id: str) -> list[UUID]:
     return [r["user_id"] for r in rows]
 
 
-def _check_usable(user_id: UUID, row: Any) -> None:
+async def active_connections(db: Queries) -> list[tuple[UUID, list[str]]]:
+    """(user, granted scopes) of every active connection: whom a scheduled run collects for."""
+    rows = await labelled(db, "active_connections").fetch(
+        "SELECT user_id, scopes FROM oauth_tokens WHERE status = 'active' ORDER BY user_id"
+    )
+    return [(r["user_id"], list(r["scopes"])) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCount:
+    status: str
+    connections: int
+    refresh_failing: int
+    """Of them, those whose last token refresh failed (refresh_failures > 0)."""
+
+
+async def connections_by_status(db: Queries) -> list[ConnectionCount]:
+    """How many connections there are in each status (no user named): for sync status."""
+    rows = await labelled(db, "connections_by_status").fetch(
+        "SELECT status, count(*) AS n, count(*) FILTER (WHERE refresh_failures > 0) AS failing "
+        "FROM oauth_tokens GROUP BY status"
+    )
+    return [ConnectionCount(r["status"], r["n"], r["failing"]) for r in rows]
+
+
+def _usable(user_id: UUID, row: Record | None) -> Record:
+    """The token row, when the user has a connection that is active."""
     if row is None:
         raise NotConnected(f"user {user_id} has no Oura connection")
     if row["status"] != "active":
         raise NeedsReauth(f"user {user_id}'s Oura connection is {row['status']}: reconnect")
+    return row
 
 
 async def get_access_token(
-    pool: Any,
+    pool: Pool,
     user_id: UUID,
     oauth: OuraOAuthClient,
     cipher: TokenCipher,
@@ -188,15 +218,15 @@ async def get_access_token(
 
     Raises NotConnected, NeedsReauth (refresh token dead: row marked needs_reauth) or OAuthError
     (Oura unreachable and the current token already expired)."""
-    row = await pool.fetchrow(
+    found = await labelled(pool, "get_access_token").fetchrow(
         "SELECT access_token_ciphertext, expires_at, status FROM oauth_tokens WHERE user_id = $1",
         user_id,
     )
-    _check_usable(user_id, row)
+    row = _usable(user_id, found)
     if row["expires_at"] - _now() > min_validity:
         return cipher.decrypt(row["access_token_ciphertext"])
 
-    def fresh(locked: Any) -> bool:
+    def fresh(locked: Record) -> bool:
         return bool(locked["expires_at"] - _now() > min_validity)
 
     access, _ = await _refresh_locked(pool, user_id, oauth, cipher, skip_if=fresh)
@@ -204,7 +234,7 @@ async def get_access_token(
 
 
 async def refresh_rejected(
-    pool: Any,
+    pool: Pool,
     user_id: UUID,
     oauth: OuraOAuthClient,
     cipher: TokenCipher,
@@ -213,7 +243,7 @@ async def refresh_rejected(
     """After Oura answered 401 to `rejected_access_token`: refresh, unless another task or process
     has already replaced that token, and return the token to retry with."""
 
-    def replaced(locked: Any) -> bool:
+    def replaced(locked: Record) -> bool:
         current = cipher.decrypt(locked["access_token_ciphertext"])
         return current != rejected_access_token and locked["expires_at"] > _now()
 
@@ -224,7 +254,7 @@ async def refresh_rejected(
 
 
 async def refresh_now(
-    pool: Any, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
+    pool: Pool, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
 ) -> TokenGrant:
     """Refresh unconditionally (under the same per-user lock) and return the new grant."""
     _, grant = await _refresh_locked(
@@ -235,19 +265,18 @@ async def refresh_now(
 
 
 async def _refresh_locked(
-    pool: Any,
+    pool: Pool,
     user_id: UUID,
     oauth: OuraOAuthClient,
     cipher: TokenCipher,
     *,
-    skip_if: Callable[[Any], bool] | None,
+    skip_if: Callable[[Record], bool] | None,
     keep_old_on_failure: bool = True,
 ) -> tuple[str, TokenGrant | None]:
-    async with _local_lock(user_id), pool.acquire() as conn:
+    async with _local_lock(user_id), labelled(pool, "refresh_locked").acquire() as conn:
         failure: Exception | None = None
         async with conn.transaction():
-            row = await conn.fetchrow(_LOCK_ROW, user_id)
-            _check_usable(user_id, row)
+            row = _usable(user_id, await conn.fetchrow(_LOCK_ROW, user_id))
             if skip_if is not None and skip_if(row):
                 TOKEN_REFRESHES.labels("already_fresh").inc()
                 return cipher.decrypt(row["access_token_ciphertext"]), None
@@ -281,7 +310,7 @@ async def _refresh_locked(
 
 
 def _after_failure(
-    user_id: UUID, row: Any, cipher: TokenCipher, failure: Exception, keep_old: bool
+    user_id: UUID, row: Record, cipher: TokenCipher, failure: Exception, keep_old: bool
 ) -> tuple[str, TokenGrant | None]:
     if isinstance(failure, InvalidGrant):
         TOKEN_REFRESHES.labels("invalid_grant").inc()
@@ -304,13 +333,14 @@ def _after_failure(
 
 
 async def forget_tokens(
-    pool: Any, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
+    db: Queries, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
 ) -> bool:
     """Disconnect: revoke both tokens at Oura, then delete them. When Oura cannot be reached or
     refuses, the connection stays `revoke_pending` with its tokens (encrypted) and the
     collector's next run tries again; deleting them would leave the grant alive at Oura with
     nothing left to revoke it with. True when the grant is gone and the tokens deleted."""
-    row = await pool.fetchrow(
+    db = labelled(db, "forget_tokens")
+    row = await db.fetchrow(
         "SELECT access_token_ciphertext, refresh_token_ciphertext FROM oauth_tokens "
         "WHERE user_id = $1",
         user_id,
@@ -326,31 +356,33 @@ async def forget_tokens(
         log.warning(
             "oura revoke failed; retried by the next collector run", extra={"error": str(exc)}
         )
-        await pool.execute(
+        await db.execute(
             "UPDATE oauth_tokens SET status = 'revoke_pending', last_error = $2, "
             "updated_at = now() WHERE user_id = $1",
             user_id,
             f"revoke failed: {exc}"[:500],
         )
         return False
-    await pool.execute("DELETE FROM oauth_tokens WHERE user_id = $1", user_id)
+    await db.execute("DELETE FROM oauth_tokens WHERE user_id = $1", user_id)
     return True
 
 
 async def retry_revocations(
-    pool: Any, oauth: OuraOAuthClient, cipher: TokenCipher
+    db: Queries, oauth: OuraOAuthClient, cipher: TokenCipher
 ) -> tuple[int, int]:
     """Revoke the grants of connections left `revoke_pending`: (revoked, still pending)."""
-    rows = await pool.fetch("SELECT user_id FROM oauth_tokens WHERE status = 'revoke_pending'")
+    rows = await labelled(db, "retry_revocations").fetch(
+        "SELECT user_id FROM oauth_tokens WHERE status = 'revoke_pending'"
+    )
     revoked = 0
     for row in rows:
-        revoked += await forget_tokens(pool, row["user_id"], oauth, cipher)
+        revoked += await forget_tokens(db, row["user_id"], oauth, cipher)
     return revoked, len(rows) - revoked
 
 
-async def rotate_all_tokens(pool: Any, cipher: TokenCipher) -> int:
+async def rotate_all_tokens(pool: Pool, cipher: TokenCipher) -> int:
     """Re-encrypt every stored token under the current (first) key; returns rows rewritten."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with labelled(pool, "rotate_all_tokens").acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT user_id, access_token_ciphertext, refresh_token_ciphertext "
             "FROM oauth_tokens FOR UPDATE"
@@ -373,16 +405,17 @@ async def rotate_all_tokens(pool: Any, cipher: TokenCipher) -> int:
     return len(updates)
 
 
-async def connection_status(pool: Any, user_id: UUID) -> ConnectionStatus | None:
+async def connection_status(db: Queries, user_id: UUID) -> ConnectionStatus | None:
     """The user's connection and per-data-type collection health; None when not connected."""
-    row = await pool.fetchrow(
+    db = labelled(db, "connection_status")
+    row = await db.fetchrow(
         "SELECT status, scopes, oura_user_id, expires_at, connected_at, last_refreshed_at, "
         "last_error FROM oauth_tokens WHERE user_id = $1",
         user_id,
     )
     if row is None:
         return None
-    cursors = await pool.fetch(
+    cursors = await db.fetch(
         "SELECT data_type, status, cursor_day, last_success_at, last_attempt_at, last_error, "
         "documents_total FROM collection_cursors WHERE user_id = $1 ORDER BY data_type",
         user_id,

@@ -12,8 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from collector.__main__ import main
-from collector.tokens import (
+from oura_connection import (
     InvalidGrant,
     NeedsReauth,
     TokenCipher,
@@ -24,8 +23,8 @@ from collector.tokens import (
     rotate_all_tokens,
     store_grant,
 )
-from tests.collector.conftest import sim_env
 from tests.collector.helpers import connect, create_user
+from tests.oura_connection.conftest import sim_env
 
 WORKER = Path(__file__).with_name("race_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,12 +71,12 @@ async def test_code_flow_then_refresh_rotates_the_pair(sim, db, oauth, cipher) -
 
 
 async def test_processes_racing_to_refresh_make_one_token_request(
-    sim, db, settings, cipher
+    sim, db, settings, cipher, token_key
 ) -> None:
     user_id = await connect(db, sim, "demo", cipher)
     await _expire_soon(db, user_id)
     sim.simulator.reset_stats()
-    env = {**os.environ, **sim_env(settings), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **sim_env(settings, token_key), "PYTHONPATH": str(ROOT)}
     start_at = time.time() + 3.0
     workers = [
         await asyncio.create_subprocess_exec(
@@ -144,14 +143,3 @@ async def test_key_rotation_reencrypts_every_token(sim, db, oauth, cipher, token
     assert await rotate_all_tokens(db, both) == 1
     only_new = TokenCipher.from_keys(new_key)
     assert await get_access_token(db, user_id, oauth, only_new) == token
-
-
-async def test_cli_rotate_keys(sim, db, settings, cipher, token_key, monkeypatch, capsys) -> None:
-    await connect(db, sim, "demo", cipher)
-    new_key = TokenCipher.generate_key()
-    monkeypatch.setenv("TOKEN_ENCRYPTION_KEYS", f"{new_key},{token_key}")
-    code = await asyncio.to_thread(main, ["rotate-keys"])
-    assert code == 0
-    assert "re-encrypted 1 connections" in capsys.readouterr().out
-    row = await db.fetchrow("SELECT access_token_ciphertext FROM oauth_tokens")
-    TokenCipher.from_keys(new_key).decrypt(row["access_token_ciphertext"])
