@@ -34,6 +34,7 @@ from oura_connection import (
     refresh_rejected,
 )
 from schemas.data_types import DATA_TYPES, DataType
+from schemas.db import Pool
 
 log = logging.getLogger("collector")
 
@@ -45,7 +46,7 @@ class UserTokens:
     per-user lock when it nears expiry or after a 401."""
 
     def __init__(
-        self, pool: Any, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
+        self, pool: Pool, user_id: UUID, oauth: OuraOAuthClient, cipher: TokenCipher
     ) -> None:
         self._pool = pool
         self._user_id = user_id
@@ -141,7 +142,7 @@ class Collector:
     def __init__(
         self,
         settings: CollectorSettings,
-        pool: Any,
+        pool: Pool,
         client: OuraClient,
         publisher: RawPublisher,
         oauth: OuraOAuthClient,

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 from uuid import UUID
+
+from schemas.db import Queries
 
 _SUCCESS = """
 INSERT INTO collection_cursors AS c (user_id, data_type, cursor_day, covered, status,
@@ -49,7 +50,7 @@ class Cursor:
     status: str
 
 
-async def load_cursors(pool: Any, user_id: UUID) -> dict[str, Cursor]:
+async def load_cursors(pool: Queries, user_id: UUID) -> dict[str, Cursor]:
     rows = await pool.fetch(
         "SELECT data_type, cursor_day, status FROM collection_cursors WHERE user_id = $1", user_id
     )
@@ -57,20 +58,20 @@ async def load_cursors(pool: Any, user_id: UUID) -> dict[str, Cursor]:
 
 
 async def record_success(
-    pool: Any, user_id: UUID, data_type: str, first_day: date, last_day: date, documents: int
+    pool: Queries, user_id: UUID, data_type: str, first_day: date, last_day: date, documents: int
 ) -> None:
     await pool.execute(_SUCCESS, user_id, data_type, first_day, last_day, documents)
 
 
 async def record_failure(
-    pool: Any, user_id: UUID, data_type: str, error: str, *, not_granted: bool = False
+    pool: Queries, user_id: UUID, data_type: str, error: str, *, not_granted: bool = False
 ) -> None:
     status = "not_granted" if not_granted else "failed"
     await pool.execute(_FAILURE, user_id, data_type, status, error[:1000])
 
 
 async def uncovered(
-    pool: Any, user_id: UUID, data_types: list[str], first_day: date, last_day: date
+    pool: Queries, user_id: UUID, data_types: list[str], first_day: date, last_day: date
 ) -> dict[str, list[tuple[date, date]]]:
     """Per data type, the inclusive day ranges of [first_day, last_day] not yet covered."""
     rows = await pool.fetch(_GAPS, first_day, last_day, user_id, data_types)

@@ -1,12 +1,11 @@
 """The gateway's asyncpg pool, timed: every query observes `gateway_db_query_duration_seconds`,
 labelled with the name of the function that issued it.
 
-`TimedPool` wraps the pool once (in the app's lifespan), so repositories and the functions of
-oura_connection the gateway calls (`connection_status`, `refresh_sync_status`, ...) are measured
-without naming themselves. The label is the calling function's name, read from its code object
-at call time: the values are fixed by the code (`list_documents`, `render_dashboard`,
-`token_version`, ...), never SQL text or user data; callers outside the project's packages are
-labelled `other`.
+`TimedPool` wraps the pool once (in the app's lifespan). A function that runs SQL names its
+queries explicitly, `conn = labelled(conn, "list_documents")` (schemas.db.labelled): on a timed
+pool or connection that gives a view whose queries carry the label, on a plain asyncpg handle
+(the processor, tests) it does nothing. The label values are fixed by the code, never SQL text
+or user data; unlabelled queries are `other`.
 
 What is timed is the query itself on a connection: for `pool.fetch(...)` and friends, the wait
 for a free connection is left out (pool saturation has its own gauges and alert). A cursor is
@@ -15,42 +14,35 @@ whoever reads it."""
 
 from __future__ import annotations
 
-import sys
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Generator
-from types import CodeType, FrameType, TracebackType
+from types import TracebackType
 from typing import Any, TypeVar
+
+from prometheus_client.metrics import Histogram
 
 from gateway.errors import ApiError
 from gateway.metrics import DB_QUERY_DURATION
 
 T = TypeVar("T")
 
-# Top-level packages whose functions name their queries; anything else is `other`.
-_NAMED_PACKAGES = frozenset({"gateway", "oura_connection", "schemas"})
 OTHER = "other"
-
-_by_code: dict[CodeType, Any] = {}
-
-
-def query_name(frame: FrameType) -> str:
-    """The label for queries issued from this frame's function."""
-    package = str(frame.f_globals.get("__name__", "")).partition(".")[0]
-    name = frame.f_code.co_name.lstrip("_")
-    return name if package in _NAMED_PACKAGES and name.isidentifier() else OTHER
+_LABEL = re.compile(r"[a-z][a-z0-9_]*")
+_histograms: dict[str, Histogram] = {}
 
 
-def _caller_histogram() -> Any:
-    """The histogram child of whoever called the pool or connection method calling this
-    (two frames up); one dict lookup once a call site has been seen."""
-    frame = sys._getframe(2)
-    child = _by_code.get(frame.f_code)
+def _histogram(label: str) -> Histogram:
+    """The histogram child of a label; one dict lookup once the label has been seen."""
+    child = _histograms.get(label)
     if child is None:
-        child = _by_code[frame.f_code] = DB_QUERY_DURATION.labels(query_name(frame))
+        if not _LABEL.fullmatch(label):
+            raise ValueError(f"query label {label!r} is not a snake_case name")
+        child = _histograms[label] = DB_QUERY_DURATION.labels(label)
     return child
 
 
-async def _observe(query: Awaitable[T], histogram: Any) -> T:
+async def _observe(query: Awaitable[T], histogram: Histogram) -> T:
     started = time.perf_counter()
     try:
         return await query
@@ -58,7 +50,7 @@ async def _observe(query: Awaitable[T], histogram: Any) -> T:
         histogram.observe(time.perf_counter() - started)
 
 
-async def _observe_first_row(rows: Any, histogram: Any) -> AsyncIterator[Any]:
+async def _observe_first_row(rows: Any, histogram: Histogram) -> AsyncIterator[Any]:
     iterator = rows.__aiter__()
     started = time.perf_counter()
     try:
@@ -73,44 +65,50 @@ async def _observe_first_row(rows: Any, histogram: Any) -> AsyncIterator[Any]:
 
 
 class TimedConnection:
-    """A pooled connection whose queries are timed; everything else (`transaction()`, ...) is
-    the connection's own."""
+    """A pooled connection whose queries are timed under its label; everything else
+    (`transaction()`, `copy_records_to_table()`, ...) is the connection's own."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, label: str = OTHER) -> None:
         self.raw = connection
+        self._histogram = _histogram(label)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 
+    def labelled(self, label: str) -> TimedConnection:
+        """The same connection, its queries labelled `label`."""
+        return TimedConnection(self.raw, label)
+
     def execute(self, query: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return _observe(self.raw.execute(query, *args, **kwargs), _caller_histogram())
+        return _observe(self.raw.execute(query, *args, **kwargs), self._histogram)
 
     def executemany(self, command: str, args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return _observe(self.raw.executemany(command, args, **kwargs), _caller_histogram())
+        return _observe(self.raw.executemany(command, args, **kwargs), self._histogram)
 
     def fetch(self, query: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return _observe(self.raw.fetch(query, *args, **kwargs), _caller_histogram())
+        return _observe(self.raw.fetch(query, *args, **kwargs), self._histogram)
 
     def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return _observe(self.raw.fetchrow(query, *args, **kwargs), _caller_histogram())
+        return _observe(self.raw.fetchrow(query, *args, **kwargs), self._histogram)
 
     def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return _observe(self.raw.fetchval(query, *args, **kwargs), _caller_histogram())
+        return _observe(self.raw.fetchval(query, *args, **kwargs), self._histogram)
 
     def cursor(self, query: str, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         """Rows of a server-side cursor, for `async for` inside a transaction."""
         rows = self.raw.cursor(query, *args, **kwargs)
-        return _observe_first_row(rows, _caller_histogram())
+        return _observe_first_row(rows, self._histogram)
 
 
 class _Acquire:
     """`pool.acquire()`, as `async with` or `await`, handing out a TimedConnection."""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any, label: str) -> None:
         self._context = context
+        self._label = label
 
     async def __aenter__(self) -> TimedConnection:
-        return TimedConnection(await self._context.__aenter__())
+        return TimedConnection(await self._context.__aenter__(), self._label)
 
     async def __aexit__(
         self,
@@ -124,7 +122,7 @@ class _Acquire:
         return self._acquire().__await__()
 
     async def _acquire(self) -> TimedConnection:
-        return TimedConnection(await self._context)
+        return TimedConnection(await self._context, self._label)
 
 
 class PoolExhausted(ApiError):
@@ -149,18 +147,28 @@ class _Released:
 
 
 class TimedPool:
-    """An asyncpg pool whose queries are timed (see the module docstring). Pool methods not
-    listed here (`close`, `get_size`, ...) are the pool's own."""
+    """An asyncpg pool whose queries are timed under its label (see the module docstring); its
+    connections carry the same label. Pool methods not listed here (`close`, `get_size`, ...)
+    are the pool's own."""
 
-    def __init__(self, pool: Any, *, acquire_timeout_s: float | None = None) -> None:
+    def __init__(
+        self, pool: Any, *, acquire_timeout_s: float | None = None, label: str = OTHER
+    ) -> None:
         self.raw = pool
         self._acquire_timeout_s = acquire_timeout_s
+        self._label = label
+        self._histogram = _histogram(label)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 
+    def labelled(self, label: str) -> TimedPool:
+        """The same pool, its queries labelled `label`."""
+        return TimedPool(self.raw, acquire_timeout_s=self._acquire_timeout_s, label=label)
+
     def acquire(self, *, timeout: float | None = None) -> _Acquire:
-        return _Acquire(self.raw.acquire(timeout=timeout or self._acquire_timeout_s))
+        context = self.raw.acquire(timeout=timeout or self._acquire_timeout_s)
+        return _Acquire(context, self._label)
 
     def release(self, connection: Any, *, timeout: float | None = None) -> Awaitable[None]:
         raw = connection.raw if isinstance(connection, TimedConnection) else connection
@@ -168,23 +176,21 @@ class TimedPool:
         return release
 
     def execute(self, query: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return self._run(_caller_histogram(), "execute", query, args, kwargs)
+        return self._run("execute", query, args, kwargs)
 
     def executemany(self, command: str, args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return self._run(_caller_histogram(), "executemany", command, (args,), kwargs)
+        return self._run("executemany", command, (args,), kwargs)
 
     def fetch(self, query: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return self._run(_caller_histogram(), "fetch", query, args, kwargs)
+        return self._run("fetch", query, args, kwargs)
 
     def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return self._run(_caller_histogram(), "fetchrow", query, args, kwargs)
+        return self._run("fetchrow", query, args, kwargs)
 
     def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        return self._run(_caller_histogram(), "fetchval", query, args, kwargs)
+        return self._run("fetchval", query, args, kwargs)
 
-    async def _run(
-        self, histogram: Any, method: str, query: str, args: tuple[Any, ...], kwargs: Any
-    ) -> Any:
+    async def _run(self, method: str, query: str, args: tuple[Any, ...], kwargs: Any) -> Any:
         try:
             context = await self.raw.acquire(timeout=self._acquire_timeout_s)
         except TimeoutError:
@@ -194,4 +200,4 @@ class TimedPool:
             try:
                 return await getattr(connection, method)(query, *args, **kwargs)
             finally:
-                histogram.observe(time.perf_counter() - started)
+                self._histogram.observe(time.perf_counter() - started)

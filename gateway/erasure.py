@@ -26,13 +26,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gateway.producer import SharedProducer
 from gateway.security.throttle import account_prefix
+from schemas.db import Pool, Queries, labelled
 from schemas.keys import partition_of, user_key, user_of
 from schemas.settings import KafkaSettings
 from schemas.topics import ERASURE_DEADLINE_MS, TOMBSTONE_RETENTION_MS, registry
@@ -109,14 +110,16 @@ def subject_digest(user_id: UUID | str) -> bytes:
     return hashlib.sha256(str(user_id).encode()).digest()
 
 
-async def user_links(conn: Any) -> list[UserLink]:
+async def user_links(conn: Queries) -> list[UserLink]:
+    conn = labelled(conn, "user_links")
     rows = await conn.fetch(_USER_LINKS)
     return [UserLink(r["table_name"], r["column_name"], r["column_type"]) for r in rows]
 
 
-async def delete_account(conn: Any, user_id: UUID) -> UUID | None:
+async def delete_account(conn: Queries, user_id: UUID) -> UUID | None:
     """Delete every row of the account and write its receipt, in the caller's transaction.
     None when the account no longer exists (a concurrent erasure took it)."""
+    conn = labelled(conn, "delete_account")
     user = await conn.fetchrow(
         "SELECT email, username FROM users WHERE id = $1 FOR UPDATE", user_id
     )
@@ -154,7 +157,8 @@ async def delete_account(conn: Any, user_id: UUID) -> UUID | None:
     return erasure_id
 
 
-async def get_receipt(conn: Any, erasure_id: UUID) -> Receipt | None:
+async def get_receipt(conn: Queries, erasure_id: UUID) -> Receipt | None:
+    conn = labelled(conn, "get_receipt")
     row = await conn.fetchrow(
         "SELECT id, status, requested_at, rows_deleted::text, tombstones::text, completed_at, "
         "compaction_deadline FROM erasures WHERE id = $1",
@@ -262,7 +266,7 @@ class Eraser:
     """Runs in-progress erasures to completion: one task per new erasure, and a loop that picks
     up what a restart or a broker outage left in progress."""
 
-    def __init__(self, pool: Any, producer: SharedProducer, *, stall_s: float) -> None:
+    def __init__(self, pool: Pool, producer: SharedProducer, *, stall_s: float) -> None:
         self._pool = pool
         self._producer = producer
         self._stall_s = stall_s
@@ -277,7 +281,7 @@ class Eraser:
         """Complete the erasure unless it is complete or another process runs it; True when this
         call completed it. A failure is recorded on the receipt and retried later."""
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with labelled(self._pool, "run").acquire() as conn, conn.transaction():
                 # The row lock is held while the topics are read; the pool's idle limit is
                 # for requests, not for this.
                 await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
@@ -312,7 +316,7 @@ class Eraser:
 
     async def _record_error(self, erasure_id: UUID, error: str) -> None:
         try:
-            await self._pool.execute(
+            await labelled(self._pool, "record_error").execute(
                 "UPDATE erasures SET last_error = $2 WHERE id = $1 AND status = 'in_progress'",
                 erasure_id,
                 error[:1000],
@@ -322,7 +326,7 @@ class Eraser:
 
     async def resume(self) -> int:
         """Run every in-progress erasure no other process holds; how many this completed."""
-        ids = await self._pool.fetch(
+        ids = await labelled(self._pool, "resume").fetch(
             "SELECT id FROM erasures WHERE status = 'in_progress' ORDER BY requested_at"
         )
         completed = 0

@@ -16,6 +16,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import ApiError
+from schemas.db import Connection, Pool, Transaction, labelled
 
 # Advisory lock namespace of exports (first key); the second is the user's hash.
 _EXPORT_LOCK = 0x6578706F
@@ -24,7 +25,7 @@ _EXPORT_LOCK = 0x6578706F
 class ExportSlot:
     """Held from the route until the response has been sent (or abandoned)."""
 
-    def __init__(self, pool: Any, conn: Any, transaction: Any) -> None:
+    def __init__(self, pool: Pool, conn: Connection, transaction: Transaction) -> None:
         self._pool = pool
         self.conn = conn
         self._transaction = transaction
@@ -43,7 +44,7 @@ class ExportSlot:
             await self._pool.release(self.conn)
 
 
-async def claim_export(pool: Any, user_id: UUID, *, acquire_timeout_s: float) -> ExportSlot:
+async def claim_export(pool: Pool, user_id: UUID, *, acquire_timeout_s: float) -> ExportSlot:
     """A slot for `user_id`'s export; 503 when every export connection is busy, 429 while
     another export of the same user runs."""
     try:
@@ -59,7 +60,7 @@ async def claim_export(pool: Any, user_id: UUID, *, acquire_timeout_s: float) ->
     slot = ExportSlot(pool, conn, transaction)
     try:
         await transaction.start()
-        locked = await conn.fetchval(
+        locked = await labelled(conn, "claim_export").fetchval(
             "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", _EXPORT_LOCK, str(user_id)
         )
     except BaseException:

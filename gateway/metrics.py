@@ -11,6 +11,7 @@ import os
 import time
 from typing import Any
 
+import asyncpg
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -58,7 +59,7 @@ CACHE_HITS = Counter("gateway_cache_hits_total", "Per-process cache hits", ["cac
 LOGIN_FAILURES = Counter("gateway_login_failures_total", "Failed logins by reason", ["reason"])
 
 
-def track_pool(pool: Any) -> None:
+def track_pool(pool: asyncpg.Pool) -> None:
     """Point the pool gauges at a live pool (read when scraped)."""
     DB_POOL_IN_USE.set_function(lambda: pool.get_size() - pool.get_idle_size())
     DB_POOL_SIZE.set_function(lambda: pool.get_size())

@@ -14,12 +14,12 @@ import asyncio
 import json
 import logging
 import sys
-from typing import Any
 
 from prometheus_client import Counter
 
 from gateway.repositories.auth_throttle import PAIR
 from gateway.settings import GatewaySettings
+from schemas.db import Queries, labelled
 
 log = logging.getLogger("gateway.purge")
 
@@ -51,8 +51,9 @@ def _count(status: str) -> int:
     return int(status.split()[-1])
 
 
-async def purge(conn: Any, settings: GatewaySettings) -> dict[str, int]:
+async def purge(conn: Queries, settings: GatewaySettings) -> dict[str, int]:
     """Delete the expired rows of every table; the count per table."""
+    conn = labelled(conn, "purge")
     deleted = {
         "oauth_states": _count(
             await conn.execute(_OAUTH_STATES, float(settings.oauth_state_ttl_s))
@@ -71,7 +72,7 @@ async def purge(conn: Any, settings: GatewaySettings) -> dict[str, int]:
     return deleted
 
 
-async def purge_periodically(pool: Any, settings: GatewaySettings) -> None:
+async def purge_periodically(pool: Queries, settings: GatewaySettings) -> None:
     while True:
         # Not at startup: the pool is busiest then, and nothing is urgent.
         await asyncio.sleep(settings.purge_interval_s)

@@ -9,15 +9,30 @@ labels its handle with `labelled(conn, "its_name")`, which costs nothing on an a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
 from schemas.settings import DatabaseSettings
 
-Record = Any
-"""asyncpg.Record (asyncpg ships no type information): rows index by position and by name."""
+
+class Record(Protocol):
+    """A row (asyncpg.Record, which ships no type information): indexed by position or name."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def get(self, key: str, default: Any = None, /) -> Any: ...
+
+    def keys(self) -> Iterator[str]: ...
+
+    def values(self) -> Iterator[Any]: ...
+
+    def items(self) -> Iterator[tuple[str, Any]]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
 
 
 class Queries(Protocol):

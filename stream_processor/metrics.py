@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import asyncpg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 CONSUMED = Counter(
@@ -87,7 +86,7 @@ DB_POOL_SIZE = Gauge("processor_db_pool_connections", "asyncpg pool connections 
 DB_POOL_MAX = Gauge("processor_db_pool_connections_max", "asyncpg pool size limit")
 
 
-def track_pool(pool: Any) -> None:
+def track_pool(pool: asyncpg.Pool) -> None:
     """Point the pool gauges at a live pool (read when scraped)."""
     DB_POOL_IN_USE.set_function(lambda: pool.get_size() - pool.get_idle_size())
     DB_POOL_SIZE.set_function(lambda: pool.get_size())

@@ -13,9 +13,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any
 
 from collector.metrics import RATE_LIMIT_WAIT_SECONDS
+from schemas.db import Queries
 
 log = logging.getLogger("collector.oura")
 
@@ -48,7 +48,7 @@ class SharedBudget:
     the limit."""
 
     def __init__(
-        self, pool: Any, name: str, max_requests: int, window_s: float, *, chunk: int = 10
+        self, pool: Queries, name: str, max_requests: int, window_s: float, *, chunk: int = 10
     ) -> None:
         self.pool = pool
         self.name = name
@@ -71,6 +71,7 @@ class SharedBudget:
         row = await self.pool.fetchrow(
             _TAKE, self.name, self.capacity, self.rate, wanted, max(0.0, pause_s)
         )
+        assert row is not None, "the budget row was seeded above"
         granted = int(row["granted"])
         if granted:
             return granted, 0.0

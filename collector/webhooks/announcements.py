@@ -11,8 +11,9 @@ that runs between a sync and its webhook (about 30 s) counts that document too."
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 from uuid import UUID
+
+from schemas.db import Queries
 
 KEEP_DAYS = 30
 """Longer than any scheduled run's overlap window, so a re-polled document is never new."""
@@ -37,7 +38,7 @@ FROM found
 """
 
 
-async def record_announced(pool: Any, documents: Iterable[tuple[UUID, str, str]]) -> None:
+async def record_announced(pool: Queries, documents: Iterable[tuple[UUID, str, str]]) -> None:
     """Remember (user, data type, object id) announced by webhooks."""
     rows = list(documents)
     if rows:
@@ -46,15 +47,16 @@ async def record_announced(pool: Any, documents: Iterable[tuple[UUID, str, str]]
         )
 
 
-async def record_polled(pool: Any, user_id: UUID, data_type: str, object_ids: list[str]) -> int:
+async def record_polled(pool: Queries, user_id: UUID, data_type: str, object_ids: list[str]) -> int:
     """Remember what a scheduled run found; returns how many of them count as unannounced."""
     if not object_ids:
         return 0
     row = await pool.fetchrow(_POLLED, user_id, data_type, object_ids)
+    assert row is not None, "an aggregate has its row"
     return int(row["unannounced"]) if row["delivering"] else 0
 
 
-async def prune(pool: Any, keep_days: int = KEEP_DAYS) -> None:
+async def prune(pool: Queries, keep_days: int = KEEP_DAYS) -> None:
     await pool.execute(
         "DELETE FROM webhook_documents "
         "WHERE GREATEST(announced_at, polled_at) < now() - make_interval(days => $1)",

@@ -4,7 +4,8 @@ client address) pair, and attempts per address against a budget (`login`, `regis
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+
+from schemas.db import Queries, labelled
 
 PAIR = "pair"
 
@@ -42,14 +43,17 @@ RETURNING failures,
 """
 
 
-async def spend(conn: Any, *, scope: str, key: str, window_s: float) -> tuple[int, float]:
+async def spend(conn: Queries, *, scope: str, key: str, window_s: float) -> tuple[int, float]:
     """Count one attempt: (attempts in the current window, seconds until it ends)."""
+    conn = labelled(conn, "spend")
     row = await conn.fetchrow(_SPEND, scope, key, float(window_s))
+    assert row is not None, "an upsert RETURNING always has its row"
     return int(row[0]), float(row[1])
 
 
-async def delayed_until(conn: Any, key: str) -> datetime | None:
+async def delayed_until(conn: Queries, key: str) -> datetime | None:
     """When the pair may try again, if it must still wait."""
+    conn = labelled(conn, "delayed_until")
     value = await conn.fetchval(
         "SELECT locked_until FROM auth_throttle "
         "WHERE scope = $1 AND key = $2 AND locked_until > now()",
@@ -60,13 +64,15 @@ async def delayed_until(conn: Any, key: str) -> datetime | None:
 
 
 async def record_failure(
-    conn: Any, key: str, *, window_s: float, free: int, base_s: float, cap_s: float
+    conn: Queries, key: str, *, window_s: float, free: int, base_s: float, cap_s: float
 ) -> datetime | None:
+    conn = labelled(conn, "record_failure")
     value = await conn.fetchval(
         _RECORD_FAILURE, key, float(window_s), free, float(base_s), float(cap_s)
     )
     return value if isinstance(value, datetime) else None
 
 
-async def clear(conn: Any, key: str) -> None:
+async def clear(conn: Queries, key: str) -> None:
+    conn = labelled(conn, "clear")
     await conn.execute("DELETE FROM auth_throttle WHERE scope = $1 AND key = $2", PAIR, key)

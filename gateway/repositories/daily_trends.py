@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from schemas.db import Connection, Queries, labelled
 from schemas.tables.trends import FIELDS, KEY
 
 # What a trend point says: everything but its user and the time it was computed.
@@ -13,8 +14,9 @@ _COLUMNS = ", ".join(c.name for c in (*KEY[1:], *FIELDS))
 
 
 async def list_trends(
-    conn: Any, *, user_id: UUID, metrics: list[str] | None, start: date, end: date, limit: int
+    conn: Queries, *, user_id: UUID, metrics: list[str] | None, start: date, end: date, limit: int
 ) -> list[dict[str, Any]]:
+    conn = labelled(conn, "list_trends")
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM daily_trends WHERE user_id = $1 AND day >= $2 AND day <= $3 "
         f"AND ($4::text[] IS NULL OR metric = ANY($4)) ORDER BY metric, day LIMIT $5",
@@ -27,8 +29,11 @@ async def list_trends(
     return [dict(r) for r in rows]
 
 
-async def export_trends(conn: Any, *, user_id: UUID, start: date | None, end: date | None) -> Any:
+async def export_trends(
+    conn: Connection, *, user_id: UUID, start: date | None, end: date | None
+) -> Any:
     """Server-side cursor over a user's trends; `conn` must be inside a transaction."""
+    conn = labelled(conn, "export_trends")
     return conn.cursor(
         f"SELECT {_COLUMNS} FROM daily_trends WHERE user_id = $1 "
         f"AND ($2::date IS NULL OR day >= $2) AND ($3::date IS NULL OR day <= $3) "

@@ -7,8 +7,9 @@ PostgreSQL renders the whole answer as JSON text: one round trip, index range sc
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from uuid import UUID
+
+from schemas.db import Queries, labelled
 
 # (metric name, table, column) of the scores the dashboard summarizes.
 SCORES: tuple[tuple[str, str, str], ...] = (
@@ -73,6 +74,7 @@ SELECT json_build_object(
 DASHBOARD_SQL = _dashboard_sql()
 
 
-async def render_dashboard(conn: Any, *, user_id: UUID, as_of: date) -> str:
+async def render_dashboard(conn: Queries, *, user_id: UUID, as_of: date) -> str:
     """The dashboard as JSON text (see gateway.models.Dashboard)."""
+    conn = labelled(conn, "render_dashboard")
     return str(await conn.fetchval(DASHBOARD_SQL, user_id, as_of))

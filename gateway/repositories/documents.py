@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from schemas.data_types import BY_NAME
+from schemas.db import Connection, Queries, labelled
 from schemas.tables.documents import COLUMNS
 
 TYPED_COLUMNS: dict[str, list[tuple[str, type]]] = {
@@ -60,7 +61,7 @@ _LIST_SQL = {(t, after): _list_sql(t, after=after) for t in BY_NAME for after in
 
 
 async def list_documents(
-    conn: Any,
+    conn: Queries,
     *,
     data_type: str,
     user_id: UUID,
@@ -71,6 +72,7 @@ async def list_documents(
 ) -> Page:
     """One page of a user's rows of one type, in (day, id) order; for dated types only days in
     [start, end]."""
+    conn = labelled(conn, "list_documents")
     sql = _LIST_SQL[(data_type, after is not None)]
     args: list[Any] = [user_id]
     if dated(data_type):
@@ -87,7 +89,7 @@ async def list_documents(
 
 
 async def export_rows(
-    conn: Any,
+    conn: Connection,
     *,
     data_type: str,
     user_id: UUID,
@@ -96,6 +98,7 @@ async def export_rows(
 ) -> AsyncIterator[Any]:
     """Every row of one type for a user (within [start, end] when given), streamed through a
     server-side cursor; `conn` must be inside a transaction."""
+    conn = labelled(conn, "export_rows")
     columns = ", ".join(name for name, _ in TYPED_COLUMNS[data_type])
     sql = (
         f"SELECT id, day, fetched_at, {columns}, {_row_json(data_type)} AS row, "

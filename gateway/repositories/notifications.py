@@ -6,13 +6,14 @@ committing a batch)."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
+from schemas.db import Queries, labelled
 from schemas.tables.channels import USER_CHANGED_CHANNEL
 
 
-async def notify_user_changed(conn: Any, user_id: UUID | None) -> None:
+async def notify_user_changed(conn: Queries, user_id: UUID | None) -> None:
+    conn = labelled(conn, "notify_user_changed")
     await conn.execute(
         "SELECT pg_notify($1, $2)", USER_CHANGED_CHANNEL, "*" if user_id is None else str(user_id)
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
+
+from schemas.db import Queries, labelled
 
 
 class StateProblem(StrEnum):
@@ -17,8 +18,9 @@ class StateProblem(StrEnum):
 
 
 async def create_state(
-    conn: Any, *, nonce: str, user_id: UUID, expires_at: datetime, browser_hash: bytes
+    conn: Queries, *, nonce: str, user_id: UUID, expires_at: datetime, browser_hash: bytes
 ) -> None:
+    conn = labelled(conn, "create_state")
     await conn.execute(
         "INSERT INTO oauth_states (nonce, user_id, expires_at, browser_hash) "
         "VALUES ($1, $2, $3, $4)",
@@ -30,10 +32,11 @@ async def create_state(
 
 
 async def consume_state(
-    conn: Any, *, nonce: str, user_id: UUID, browser_hash: bytes
+    conn: Queries, *, nonce: str, user_id: UUID, browser_hash: bytes
 ) -> StateProblem | None:
     """Mark the state used, once, when the browser that started it presents it. None on
     success, else why it cannot be used. Another browser does not use the state up."""
+    conn = labelled(conn, "consume_state")
     consumed = await conn.fetchval(
         "UPDATE oauth_states SET used_at = now() WHERE nonce = $1 AND user_id = $2 "
         "AND browser_hash = $3 AND used_at IS NULL AND expires_at > now() RETURNING nonce",
@@ -59,7 +62,8 @@ async def consume_state(
     return StateProblem.OTHER_BROWSER
 
 
-async def delete_expired(conn: Any) -> int:
+async def delete_expired(conn: Queries) -> int:
+    conn = labelled(conn, "delete_expired")
     status = await conn.execute(
         "DELETE FROM oauth_states WHERE expires_at < now() - interval '1 day'"
     )

@@ -7,8 +7,9 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
+
+from schemas.db import Connection, Queries, labelled
 
 
 class RefreshRejected(Exception):
@@ -26,18 +27,20 @@ def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def token_version(conn: Any, user_id: UUID) -> int | None:
+async def token_version(conn: Queries, user_id: UUID) -> int | None:
     """The account's current token version; None when the account does not exist."""
+    conn = labelled(conn, "token_version")
     value = await conn.fetchval("SELECT token_version FROM users WHERE id = $1", user_id)
     return None if value is None else int(value)
 
 
-async def start(conn: Any, *, user_id: UUID, version: int, ttl_s: int) -> str:
+async def start(conn: Queries, *, user_id: UUID, version: int, ttl_s: int) -> str:
     """A new session's first refresh token (the plaintext; only its hash is stored)."""
     return await _issue(conn, user_id=user_id, version=version, family=uuid.uuid4(), ttl_s=ttl_s)
 
 
-async def _issue(conn: Any, *, user_id: UUID, version: int, family: UUID, ttl_s: int) -> str:
+async def _issue(conn: Queries, *, user_id: UUID, version: int, family: UUID, ttl_s: int) -> str:
+    conn = labelled(conn, "issue")
     token = secrets.token_urlsafe(32)
     await conn.execute(
         "INSERT INTO refresh_tokens (token_hash, user_id, family, token_version, expires_at) "
@@ -51,9 +54,10 @@ async def _issue(conn: Any, *, user_id: UUID, version: int, family: UUID, ttl_s:
     return token
 
 
-async def rotate(conn: Any, token: str, *, ttl_s: int) -> Session:
+async def rotate(conn: Connection, token: str, *, ttl_s: int) -> Session:
     """Spend `token` and issue the next of its family, in one transaction. A token used twice
     means a copy is in someone else's hands: the whole family is revoked."""
+    conn = labelled(conn, "rotate")
     session: Session | None = None
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -90,9 +94,10 @@ async def rotate(conn: Any, token: str, *, ttl_s: int) -> Session:
     return session
 
 
-async def end_all(conn: Any, user_id: UUID) -> int:
+async def end_all(conn: Queries, user_id: UUID) -> int:
     """Revoke every session of the account: a new token version (every access token issued
     before is refused) and every refresh token revoked. Returns the new version."""
+    conn = labelled(conn, "end_all")
     version = await conn.fetchval(
         "UPDATE users SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version",
         user_id,

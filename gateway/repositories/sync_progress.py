@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
+
+from schemas.db import Queries, labelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +21,12 @@ class TypeProgress:
     covered_days: int
 
 
-async def type_progress(conn: Any, *, user_id: UUID, first: date, last: date) -> list[TypeProgress]:
+async def type_progress(
+    conn: Queries, *, user_id: UUID, first: date, last: date
+) -> list[TypeProgress]:
     """One row per data type the collector has a cursor for; `covered_days` counts the days of
     [first, last] already collected."""
+    conn = labelled(conn, "type_progress")
     rows = await conn.fetch(
         "SELECT data_type, status, last_success_at, last_attempt_at, last_error, "
         "documents_total, coalesce((SELECT sum(upper(r) - lower(r)) FROM "

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from schemas.db import Queries, labelled
+
 
 class EmailTaken(Exception):
     """Another account already uses this email address."""
@@ -33,8 +35,11 @@ def _user(row: Any) -> User | None:
     return None if row is None else User(**dict(row))
 
 
-async def create_user(conn: Any, *, email: str, username: str | None, password_hash: str) -> User:
+async def create_user(
+    conn: Queries, *, email: str, username: str | None, password_hash: str
+) -> User:
     """Insert an account; raises EmailTaken / UsernameTaken (unique, case-insensitive)."""
+    conn = labelled(conn, "create_user")
     import asyncpg
 
     try:
@@ -54,12 +59,14 @@ async def create_user(conn: Any, *, email: str, username: str | None, password_h
     return user
 
 
-async def get_user(conn: Any, user_id: UUID) -> User | None:
+async def get_user(conn: Queries, user_id: UUID) -> User | None:
+    conn = labelled(conn, "get_user")
     return _user(await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id))
 
 
-async def find_by_login(conn: Any, login: str) -> User | None:
+async def find_by_login(conn: Queries, login: str) -> User | None:
     """The account whose email or username is `login` (case-insensitive)."""
+    conn = labelled(conn, "find_by_login")
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM users WHERE lower(email) = lower($1) "
         f"OR (username IS NOT NULL AND lower(username) = lower($1)) LIMIT 1",
@@ -68,12 +75,14 @@ async def find_by_login(conn: Any, login: str) -> User | None:
     return _user(row)
 
 
-async def set_password(conn: Any, user_id: UUID, password_hash: str) -> None:
+async def set_password(conn: Queries, user_id: UUID, password_hash: str) -> None:
+    conn = labelled(conn, "set_password")
     await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
 
-async def delete_user(conn: Any, user_id: UUID) -> bool:
+async def delete_user(conn: Queries, user_id: UUID) -> bool:
     """Delete the account; every table referencing it cascades (tokens, cursors, states, trends
     and each data type's rows)."""
+    conn = labelled(conn, "delete_user")
     status = await conn.execute("DELETE FROM users WHERE id = $1", user_id)
     return bool(status == "DELETE 1")

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -20,6 +20,7 @@ from gateway.repositories import daily_trends, documents
 from gateway.routes import error_responses
 from gateway.routes.params import ApiDate
 from schemas.data_types import BY_NAME
+from schemas.db import Connection
 
 router = APIRouter(prefix="/api", tags=["export"])
 
@@ -46,7 +47,7 @@ def parse_types(types: str | None) -> list[str]:
 
 
 async def _rows(
-    conn: Any, data_type: str, user_id: UUID, start: date | None, end: date | None
+    conn: Connection, data_type: str, user_id: UUID, start: date | None, end: date | None
 ) -> AsyncIterator[tuple[str, str, str, str, str]]:
     """(data_type, id, day, fetched_at, JSON) for every exported row of one type."""
     if data_type == TRENDS:
@@ -64,7 +65,7 @@ async def _rows(
 
 
 async def _stream(
-    conn: Any,
+    conn: Connection,
     user_id: UUID,
     types: list[str],
     start: date | None,

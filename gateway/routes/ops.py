@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.models import Health, Readiness
+from schemas.db import Queries, labelled
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("gateway.ops")
@@ -25,7 +26,8 @@ async def health() -> Response:
     return Response(_HEALTH, media_type="application/json")
 
 
-async def _check_database(pool: Any) -> str:
+async def _check_database(pool: Queries) -> str:
+    pool = labelled(pool, "check_database")
     try:
         await asyncio.wait_for(pool.fetchval("SELECT 1"), 2.0)
     except Exception as exc:  # any failure means not ready; the reason goes to the log

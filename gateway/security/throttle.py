@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.requests import Request
 
 from gateway.errors import ApiError
 from gateway.repositories import auth_throttle
 from gateway.settings import GatewaySettings
+from schemas.db import Queries
 
 
 def client_address(request: Request, trusted_proxy_hops: int) -> str:
@@ -58,13 +58,13 @@ class AuthThrottle:
     def __init__(self, settings: GatewaySettings) -> None:
         self._s = settings
 
-    async def spend_login_budget(self, conn: Any, address: str) -> None:
+    async def spend_login_budget(self, conn: Queries, address: str) -> None:
         await self._spend(conn, "login", address, self._s.login_budget_address)
 
-    async def spend_register_budget(self, conn: Any, address: str) -> None:
+    async def spend_register_budget(self, conn: Queries, address: str) -> None:
         await self._spend(conn, "register", address, self._s.register_budget_address)
 
-    async def _spend(self, conn: Any, scope: str, address: str, budget: int) -> None:
+    async def _spend(self, conn: Queries, scope: str, address: str, budget: int) -> None:
         window = self._s.login_window_s if scope == "login" else self._s.register_window_s
         used, remaining_s = await auth_throttle.spend(
             conn, scope=scope, key=address, window_s=window
@@ -72,14 +72,14 @@ class AuthThrottle:
         if used > budget:
             raise _too_many(remaining_s, f"too many {scope} attempts from this address")
 
-    async def check(self, conn: Any, *, account: str, address: str) -> None:
+    async def check(self, conn: Queries, *, account: str, address: str) -> None:
         """Raise 429 while this (account, address) pair must wait after failures."""
         until = await auth_throttle.delayed_until(conn, _pair(account, address))
         if until is not None:
             seconds = (until - datetime.now(UTC)).total_seconds()
             raise _too_many(seconds, "too many failed logins")
 
-    async def failed(self, conn: Any, *, account: str, address: str) -> None:
+    async def failed(self, conn: Queries, *, account: str, address: str) -> None:
         s = self._s
         await auth_throttle.record_failure(
             conn,
@@ -90,5 +90,5 @@ class AuthThrottle:
             cap_s=s.login_delay_cap_s,
         )
 
-    async def succeeded(self, conn: Any, *, account: str, address: str) -> None:
+    async def succeeded(self, conn: Queries, *, account: str, address: str) -> None:
         await auth_throttle.clear(conn, _pair(account, address))
