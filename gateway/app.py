@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import pages
 from gateway.cache import InvalidationListener, UserCache
 from gateway.db import TimedPool
-from gateway.deps import Services
+from gateway.deps import Exports, Readiness, Reads, Services
 from gateway.erasure import Eraser
 from gateway.errors import install_error_handlers
 from gateway.headers import SecurityHeaders
@@ -176,11 +176,14 @@ def create_app(
             throttle=AuthThrottle(settings),
             oauth=OuraOAuthClient(settings),
             cipher=TokenCipher.from_keys(keys) if keys else None,
-            export_pool=TimedPool(export_pool),
             eraser=eraser,
         )
         app.state.services = services
         app.state.kafka = kafka_settings
+        # Each route family's share (gateway.deps): what its routes may use.
+        app.state.reads = Reads(pool, cache)
+        app.state.exports = Exports(TimedPool(export_pool), settings.export_acquire_timeout_s)
+        app.state.readiness = Readiness(pool, kafka_settings, settings.ready_cache_s)
         await listener.start()
         refresher = asyncio.create_task(
             refresh_periodically(

@@ -20,6 +20,8 @@ from gateway.security.passwords import Passwords
 from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
 from oura_connection import OuraOAuthClient, TokenCipher
+from schemas.db import Pool
+from schemas.settings import KafkaSettings
 
 
 @dataclass
@@ -27,13 +29,12 @@ class Services:
     """What the lifespan opens, shared by every request of this process."""
 
     settings: GatewaySettings
-    pool: Any
+    pool: Pool
     passwords: Passwords
     cache: UserCache
     throttle: AuthThrottle
     oauth: OuraOAuthClient
     cipher: TokenCipher | None
-    export_pool: Any = None
     eraser: Eraser | None = None
     background: set[Any] = field(default_factory=set)
     verified_tokens: dict[str, tuple[UUID, float, int]] = field(default_factory=dict)
@@ -52,6 +53,54 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """What the read routes use (data, trends, dashboard, erasure receipts)."""
+
+    pool: Pool
+    cache: UserCache
+
+
+@dataclass(frozen=True, slots=True)
+class Exports:
+    """What `GET /api/export` uses: its own pool (GATEWAY_EXPORT_POOL_MAX) and how long to wait
+    for one of its connections."""
+
+    pool: Pool
+    acquire_timeout_s: float
+
+
+@dataclass(slots=True)
+class Readiness:
+    """What `GET /ready` checks, and its last answer (kept GATEWAY_READY_CACHE_S)."""
+
+    pool: Pool
+    kafka: KafkaSettings
+    cache_s: float
+    answer: tuple[float, dict[str, str]] | None = None
+    """(monotonic time it expires, the checks)"""
+
+
+async def get_reads(request: Request) -> Reads:
+    reads: Reads = request.app.state.reads
+    return reads
+
+
+async def get_exports(request: Request) -> Exports:
+    exports: Exports = request.app.state.exports
+    return exports
+
+
+async def get_readiness(request: Request) -> Readiness:
+    readiness: Readiness = request.app.state.readiness
+    return readiness
+
+
+ReadsDep = Annotated[Reads, Depends(get_reads)]
+ExportsDep = Annotated[Exports, Depends(get_exports)]
+ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 
 _bearer = HTTPBearer(auto_error=False, description="The access token from POST /api/login")
 

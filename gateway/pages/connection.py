@@ -9,6 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gateway.deps import get_exports
 from gateway.errors import ApiError
 from gateway.oura_connect import read_connect_link, start_connect
 from gateway.pages.render import (
@@ -168,7 +169,7 @@ async def download(request: Request, fmt: Literal["csv", "json"]) -> Response:
     try:
         return await export(
             session.user_id,
-            services_of(request),
+            await get_exports(request),
             format=fmt,
             types=None,
             start_date=None,

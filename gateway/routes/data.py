@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, create_model
 
-from gateway.deps import CurrentUserId, ServicesDep
+from gateway.deps import CurrentUserId, ReadsDep
 from gateway.models import page_example
 from gateway.repositories import documents
 from gateway.routes import error_responses
@@ -84,12 +84,12 @@ def render_page(page: documents.Page) -> bytes:
 def _handler(data_type: str) -> Callable[..., Awaitable[Response]]:
     async def list_rows(
         user_id: CurrentUserId,
-        services: ServicesDep,
+        reads: ReadsDep,
         window: WindowDep,
         paging: PaginationDep,
     ) -> Response:
         page = await documents.list_documents(
-            services.pool,
+            reads.pool,
             data_type=data_type,
             user_id=user_id,
             start=window.start,

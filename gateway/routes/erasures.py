@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.deps import ServicesDep
+from gateway.deps import ReadsDep
 from gateway.erasure import ErasureStatus, get_receipt
 from gateway.errors import ApiError
 from gateway.routes import error_responses
@@ -58,10 +58,10 @@ class ErasureReceipt(BaseModel):
 
 
 @router.get("/erasures/{erasure_id}", responses=error_responses(404, 422))
-async def read_erasure(erasure_id: UUID, services: ServicesDep) -> ErasureReceipt:
+async def read_erasure(erasure_id: UUID, reads: ReadsDep) -> ErasureReceipt:
     """The receipt of an account's erasure: rows deleted, tombstones published, and the times
     by which Kafka's compaction has removed the account's records and then the tombstones."""
-    receipt = await get_receipt(services.pool, erasure_id)
+    receipt = await get_receipt(reads.pool, erasure_id)
     if receipt is None:
         raise ApiError(404, "not_found", "no erasure has this id")
     return ErasureReceipt(

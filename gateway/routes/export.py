@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from gateway.deps import CurrentUserId, ServicesDep
+from gateway.deps import CurrentUserId, ExportsDep
 from gateway.errors import ApiError
 from gateway.exports import ExportResponse, claim_export
 from gateway.repositories import daily_trends, documents
@@ -120,7 +120,7 @@ async def _stream(
 )
 async def export(
     user_id: CurrentUserId,
-    services: ServicesDep,
+    exports: ExportsDep,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
     types: Annotated[
         str | None,
@@ -142,9 +142,9 @@ async def export(
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     filename = f"myhealth-export-{datetime.now(UTC).date().isoformat()}.{format}"
     slot = await claim_export(
-        services.export_pool,
+        exports.pool,
         user_id,
-        acquire_timeout_s=services.settings.export_acquire_timeout_s,
+        acquire_timeout_s=exports.acquire_timeout_s,
     )
     return ExportResponse(
         slot,

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from gateway.deps import ReadinessDep
 from gateway.models import Health, Readiness
 from schemas.db import Queries, labelled
+from schemas.settings import KafkaSettings
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("gateway.ops")
@@ -36,7 +37,7 @@ async def _check_database(pool: Queries) -> str:
     return "ok"
 
 
-async def _check_kafka(kafka: Any) -> str:
+async def _check_kafka(kafka: KafkaSettings) -> str:
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(**kafka.client_kwargs(), request_timeout_ms=3000)
@@ -57,22 +58,18 @@ async def _check_kafka(kafka: Any) -> str:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
 )
-async def ready(request: Request) -> JSONResponse:
+async def ready(readiness: ReadinessDep) -> JSONResponse:
     """Readiness: PostgreSQL answers a query and the Kafka cluster answers metadata. Cached for
     GATEWAY_READY_CACHE_S so probes cannot hammer the dependencies."""
-    services = request.app.state.services
-    cached = getattr(request.app.state, "ready_cache", None)
+    cached = readiness.answer
     if cached is not None and cached[0] > time.monotonic():
         checks = cached[1]
     else:
         database, kafka = await asyncio.gather(
-            _check_database(services.pool), _check_kafka(request.app.state.kafka)
+            _check_database(readiness.pool), _check_kafka(readiness.kafka)
         )
         checks = {"database": database, "kafka": kafka}
-        request.app.state.ready_cache = (
-            time.monotonic() + services.settings.ready_cache_s,
-            checks,
-        )
+        readiness.answer = (time.monotonic() + readiness.cache_s, checks)
     ok = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ok else "not_ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ok else 503)

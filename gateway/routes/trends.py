@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway.deps import CurrentUserId, ServicesDep
+from gateway.deps import CurrentUserId, ReadsDep
 from gateway.models import TrendPage, TrendPoint
 from gateway.repositories import daily_trends
 from gateway.routes import error_responses
@@ -19,7 +19,7 @@ MAX_POINTS = 10_000
 @router.get("/trends", responses=error_responses(401, 422))
 async def list_trends(
     user_id: CurrentUserId,
-    services: ServicesDep,
+    reads: ReadsDep,
     window: WindowDep,
     metric: Annotated[
         str | None,
@@ -34,7 +34,7 @@ async def list_trends(
     ] = None,
 ) -> TrendPage:
     rows = await daily_trends.list_trends(
-        services.pool,
+        reads.pool,
         user_id=user_id,
         metrics=metric.split(",") if metric else None,
         start=window.start,
