@@ -43,7 +43,7 @@ from gateway.settings import GatewaySettings
 from gateway.sync_status import refresh_periodically
 from gateway.webhooks import start_publisher
 from oura_connection import OuraOAuthClient, TokenCipher
-from schemas.db import labelled, open_pool
+from schemas.db import open_pool
 from schemas.settings import DatabaseSettings, KafkaSettings
 
 log = logging.getLogger("gateway")
@@ -186,9 +186,7 @@ def create_app(
         app.state.readiness = Readiness(pool, kafka_settings, settings.ready_cache_s)
         await listener.start()
         refresher = asyncio.create_task(
-            refresh_periodically(
-                labelled(pool, "refresh_sync_status"), settings.sync_status_interval_s
-            ),
+            refresh_periodically(pool, settings.sync_status_interval_s),
             name="sync-status",
         )
         upkeep = [

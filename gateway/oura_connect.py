@@ -26,7 +26,6 @@ from gateway.security.oauth_state import (
     sign_state,
 )
 from oura_connection import InvalidGrant, OAuthError, TokenGrant, store_grant
-from schemas.db import labelled
 
 log = logging.getLogger("gateway.oauth")
 
@@ -149,9 +148,7 @@ async def finish_connect(
     # What webhook events name; None leaves it to the collector's next run.
     oura_user_id = await services.oauth.oura_user_id(grant.access_token)
     async with services.pool.acquire() as conn, conn.transaction():
-        await store_grant(
-            labelled(conn, "store_grant"), claims.user_id, grant, cipher, oura_user_id=oura_user_id
-        )
+        await store_grant(conn, claims.user_id, grant, cipher, oura_user_id=oura_user_id)
         await notify_user_changed(conn, claims.user_id)
     services.cache.invalidate(claims.user_id)
     backfill: Literal["scheduled", "started"] = "scheduled"

@@ -27,7 +27,6 @@ from gateway.routes.oauth import disconnect
 from gateway.web_session import set_connect_cookie
 from oura_connection import connection_status
 from schemas.data_types import DATA_TYPES
-from schemas.db import labelled
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,7 +38,7 @@ async def connection(request: Request) -> Response:
         return to_signin(request)
     services = services_of(request)
     user = await users.get_user(services.pool, session.user_id)
-    current = await connection_status(labelled(services.pool, "connection_status"), session.user_id)
+    current = await connection_status(services.pool, session.user_id)
     today = datetime.now(UTC).date()
     days = services.settings.backfill_days
     first = today - timedelta(days=days)

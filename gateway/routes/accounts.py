@@ -24,7 +24,6 @@ from gateway.routes.erasures import ErasureAccepted, status_url
 from gateway.routes.sessions import check_password, token_pair
 from gateway.security.throttle import client_address
 from oura_connection import forget_tokens
-from schemas.db import labelled
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 log = logging.getLogger("gateway.accounts")
@@ -121,7 +120,7 @@ async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> ErasureAcc
     records, which compaction removes within 7 days (the tombstones a day later). The answer
     names the erasure's receipt, readable without logging in at `status_url`."""
     if services.cipher is not None and not await forget_tokens(
-        labelled(services.pool, "forget_tokens"), user_id, services.oauth, services.cipher
+        services.pool, user_id, services.oauth, services.cipher
     ):
         # Erasing now would delete the only means of revoking a grant that is still alive.
         raise ApiError(

@@ -31,7 +31,6 @@ from oura_connection import (
     forget_tokens,
     refresh_now,
 )
-from schemas.db import labelled
 
 router = APIRouter(prefix="/api", tags=["oura connection"])
 log = logging.getLogger("gateway.oauth")
@@ -126,9 +125,7 @@ async def refresh(user_id: CurrentUserId, services: ServicesDep) -> RefreshResul
     """Refresh the Oura tokens now, under the same per-user lock the collector takes."""
     cipher = services.require_cipher()
     try:
-        grant = await refresh_now(
-            labelled(services.pool, "refresh_now"), user_id, services.oauth, cipher
-        )
+        grant = await refresh_now(services.pool, user_id, services.oauth, cipher)
     except NotConnected:
         raise ApiError(404, "not_connected", "Oura is not connected") from None
     except NeedsReauth:
@@ -144,7 +141,7 @@ async def refresh(user_id: CurrentUserId, services: ServicesDep) -> RefreshResul
 async def read_connection(user_id: CurrentUserId, services: ServicesDep) -> ConnectionPublic:
     """Connection status (`active`, `needs_reauth`, `revoked` or `none`), granted scopes and
     the last successful sync per data type."""
-    current = await connection_status(labelled(services.pool, "connection_status"), user_id)
+    current = await connection_status(services.pool, user_id)
     if current is None:
         return ConnectionPublic(status="none")
     return ConnectionPublic(
@@ -172,11 +169,9 @@ async def disconnect(user_id: CurrentUserId, services: ServicesDep) -> Disconnec
     cannot confirm, the answer is `revoke_pending` and the collector retries. Collected data
     stays (DELETE /api/me erases it)."""
     cipher = services.require_cipher()
-    if await connection_status(labelled(services.pool, "connection_status"), user_id) is None:
+    if await connection_status(services.pool, user_id) is None:
         raise ApiError(404, "not_connected", "Oura is not connected")
-    revoked = await forget_tokens(
-        labelled(services.pool, "forget_tokens"), user_id, services.oauth, cipher
-    )
+    revoked = await forget_tokens(services.pool, user_id, services.oauth, cipher)
     await notify_user_changed(services.pool, user_id)
     services.cache.invalidate(user_id)
     # Not collected any more either way; a grant Oura did not confirm revoking stays

@@ -43,7 +43,6 @@ from gateway.webhooks import (
     is_fresh,
 )
 from oura_connection import users_of_oura_account
-from schemas.db import labelled
 from schemas.webhooks import WebhookEvent, verify
 
 router = APIRouter(prefix="/webhooks", tags=["oura webhooks"])
@@ -150,9 +149,7 @@ async def receive_delivery(request: Request, services: ServicesDep) -> JSONRespo
     if form is None:
         raise _reject(401, "not_verified", NOT_VERIFIED, "bad_signature")
     delivery = _delivery_of(parsed)
-    users = await users_of_oura_account(
-        labelled(services.pool, "users_of_oura_account"), delivery.user_id
-    )
+    users = await users_of_oura_account(services.pool, delivery.user_id)
     if not users:
         raise _reject(401, "not_verified", NOT_VERIFIED, "unknown_user")
     delivery_id = str(uuid.uuid4())
