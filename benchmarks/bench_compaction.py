@@ -44,7 +44,13 @@ from schemas.data_types import DATA_TYPES  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
 from schemas.topics import delete_topics, ensure_topics, raw_topic, registry  # noqa: E402
 from tests.collector.helpers import read_topics  # noqa: E402
-from tests.compaction import FILLER_KEY, compact_until, forcing, quick_cleaner  # noqa: E402
+from tests.compaction import (  # noqa: E402
+    FILLER_KEY,
+    compact_until,
+    every_partition,
+    forcing,
+    quick_cleaner,
+)
 
 BENCH_DB = "myhealth_bench_compaction"
 USERS = 20
@@ -102,7 +108,7 @@ async def main() -> dict[str, Any]:
             return count == len(newest)
 
         raw = [s for s in specs if s.name.startswith(kafka.topic_prefix + "oura.raw.")]
-        await compact_until(kafka, raw, compacted, within_s=300)
+        await compact_until(kafka, every_partition(raw), compacted, within_s=300)
         records_after, bytes_after, _ = await _sizes(kafka)
         ratio = bytes_after / one_copy
         return {

@@ -67,30 +67,39 @@ async def quick_cleaner(settings: KafkaSettings) -> None:
         await admin.close()
 
 
+def every_partition(specs: list[TopicSpec]) -> list[tuple[str, int]]:
+    return [(s.name, p) for s in specs for p in range(s.partitions)]
+
+
 async def compact_until(
     settings: KafkaSettings,
-    specs: list[TopicSpec],
+    targets: list[tuple[str, int]],
     done: Callable[[], Awaitable[bool]],
     *,
     within_s: float = 180.0,
 ) -> None:
-    """Append a filler tombstone to every partition of `specs` every half second, so their
-    segments keep rolling and the cleaner keeps finding work, until `done()` holds."""
-    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all")
+    """Append a filler tombstone (a key of no user: the processor skips it) to each (topic,
+    partition) of `targets` now and then, so their segments keep rolling and the cleaner keeps
+    finding work, until `done()` holds.
+
+    Only the partitions that matter, with pauses: the cleaner takes the log with the highest
+    share of dirty bytes first, so partitions holding fillers alone, dirtied faster than it
+    sweeps them, would starve the ones that matter."""
+    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all", linger_ms=0)
     await producer.start()
     deadline = time.monotonic() + within_s
     try:
         while True:
-            sent = [
-                await producer.send(spec.name, None, key=FILLER_KEY, partition=p)
-                for spec in specs
-                for p in range(spec.partitions)
-            ]
-            await asyncio.gather(*sent)
+            for _ in range(4):
+                sent = [
+                    await producer.send(topic, None, key=FILLER_KEY, partition=partition)
+                    for topic, partition in targets
+                ]
+                await asyncio.gather(*sent)
+                await asyncio.sleep(0.5)
             if await done():
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"compaction did not reach the condition in {within_s} s")
-            await asyncio.sleep(0.5)
     finally:
         await producer.stop()

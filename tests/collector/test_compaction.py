@@ -17,7 +17,7 @@ from schemas.records import decode_raw, document_key
 from schemas.settings import KafkaSettings
 from schemas.topics import delete_topics, ensure_topics, raw_topic, registry
 from tests.collector.helpers import TODAY, connect, read_topics
-from tests.compaction import FILLER_KEY, compact_until, forcing, quick_cleaner
+from tests.compaction import FILLER_KEY, compact_until, every_partition, forcing, quick_cleaner
 
 TYPES = ["daily_sleep", "daily_readiness", "sleep", "workout"]
 RUNS = 10
@@ -62,7 +62,7 @@ async def test_ten_daily_runs_leave_each_document_once_after_compaction(
         return set(keys) == set(copies) and max(keys.values()) == 1
 
     specs = [s for s in registry(topics.topic_prefix) if s.name in {m.topic for m in published}]
-    await compact_until(topics, forcing(specs), once)
+    await compact_until(topics, every_partition(specs), once)
 
     left = await _records(topics)
     assert {m.key: m.value for m in left} == newest

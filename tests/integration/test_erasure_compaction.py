@@ -7,10 +7,7 @@ back exactly the others' rows; no user-linked table holds anything of the erased
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -19,9 +16,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from fastapi import FastAPI
 
 from collector.publisher import RawPublisher
@@ -31,8 +25,9 @@ from schemas.data_types import DATA_TYPES
 from schemas.examples import example_document
 from schemas.keys import partition_of, user_key, user_of
 from schemas.settings import DatabaseSettings, KafkaSettings
-from schemas.topics import TopicSpec, delete_topics, ensure_topics, raw_topic, registry
+from schemas.topics import delete_topics, ensure_topics, raw_topic, registry
 from tests.collector.helpers import read_topics
+from tests.compaction import compact_until, compacted, forcing, quick_cleaner
 from tests.gateway.conftest import make_settings
 from tests.gateway.factories import register
 from tests.gateway.test_erasure import rows_of
@@ -51,46 +46,6 @@ TYPES = ("daily_sleep", "daily_readiness", "daily_activity")
 TABLES = set(TYPES)
 FETCHED = datetime(2026, 1, 10, 5, 0, tzinfo=UTC)
 
-FORCED_COMPACTION = {
-    # Segments roll within a fraction of a second (when a record arrives), any dirt makes a
-    # log cleanable, and deleted keys' tombstones are dropped half a second after cleaning.
-    "segment.ms": "200",
-    "min.cleanable.dirty.ratio": "0.01",
-    "delete.retention.ms": "500",
-    "min.compaction.lag.ms": "0",
-    "max.compaction.lag.ms": "1000",
-}
-CLEANER_BACKOFF_MS = 500
-"""The broker's cleaner looks for work every `log.cleaner.backoff.ms` (15 s by default)."""
-
-
-def _compacted(spec: TopicSpec) -> bool:
-    return spec.config.get("cleanup.policy") == "compact"
-
-
-async def quick_cleaner(settings: KafkaSettings) -> None:
-    """Lower `log.cleaner.backoff.ms` on every broker (a dynamic broker setting), keeping the
-    broker's other dynamic settings: a non-incremental AlterConfigs replaces them all."""
-    admin = AIOKafkaAdminClient(**settings.client_kwargs())
-    await admin.start()
-    try:
-        cluster = await admin.describe_cluster()
-        for broker in cluster["brokers"]:
-            resource = ConfigResource(ConfigResourceType.BROKER, str(broker["node_id"]))
-            [response] = await admin.describe_configs([resource])
-            entries = response.resources[0][4]
-            current = {e[0]: e[1] for e in entries}
-            if int(current["log.cleaner.backoff.ms"]) <= CLEANER_BACKOFF_MS:
-                continue
-            dynamic = {e[0]: e[1] for e in entries if e[3] == 2 and e[1] is not None}
-            dynamic["log.cleaner.backoff.ms"] = str(CLEANER_BACKOFF_MS)
-            answers = await admin.alter_configs(
-                [ConfigResource(ConfigResourceType.BROKER, resource.name, configs=dynamic)]
-            )
-            assert all(r[0] == 0 for a in answers for r in a.resources), answers
-    finally:
-        await admin.close()
-
 
 @pytest.fixture
 async def compacting(
@@ -98,10 +53,7 @@ async def compacting(
 ) -> AsyncIterator[KafkaSettings]:
     """The registry's topics under this test's prefix, the compacted ones compacting at once."""
     settings = kafka_settings.model_copy(update={"topic_prefix": topic_prefix})
-    specs = [
-        dataclasses.replace(s, config={**s.config, **FORCED_COMPACTION}) if _compacted(s) else s
-        for s in registry(topic_prefix)
-    ]
+    specs = forcing(registry(topic_prefix))
     await quick_cleaner(settings)
     await ensure_topics(settings, specs)
     yield settings
@@ -193,38 +145,18 @@ async def keys_of(settings: KafkaSettings, user: str) -> list[tuple[str, bytes]]
 
 
 async def roll_segments_until_gone(settings: KafkaSettings, user: str, seconds: float) -> None:
-    """Compaction cleans rolled segments only: keep appending a filler record (a key of no
-    user, a tombstone the processor skips) to the user's partition of every compacted topic
-    until no record of the user is left.
-
-    Only those partitions, and a pause between rounds: the cleaner takes the log with the
-    highest share of dirty bytes first, so partitions holding fillers alone, dirtied faster than
-    it sweeps them, would starve the ones that matter."""
+    """Filler records on the user's partition of every compacted topic (tests.compaction) until
+    no record of the user is left."""
     targets = [
         (s.name, partition_of(user_key(user), s.partitions))
         for s in registry(settings.topic_prefix)
-        if _compacted(s)
+        if compacted(s)
     ]
-    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all", linger_ms=0)
-    await producer.start()
-    deadline = time.monotonic() + seconds
-    try:
-        while True:
-            for _ in range(4):
-                await asyncio.gather(
-                    *[
-                        producer.send_and_wait(topic, None, key=b"filler", partition=partition)
-                        for topic, partition in targets
-                    ]
-                )
-                await asyncio.sleep(1.0)
-            left = await keys_of(settings, user)
-            if not left:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(left)} records of the erased user left: {left[:5]}")
-    finally:
-        await producer.stop()
+
+    async def gone() -> bool:
+        return not await keys_of(settings, user)
+
+    await compact_until(settings, targets, gone, within_s=seconds)
 
 
 async def test_an_erased_account_leaves_nothing_in_the_log_and_replay_cannot_bring_it_back(
