@@ -27,6 +27,10 @@ class DataType:
     """OAuth scope that grants it (Oura's real scope strings, not the spec's `spo2Daily`)."""
     day_field: str | None
     """Document field that holds the local day, if any."""
+    api: tuple[str, str]
+    """The gateway's list route, `/api/<path>`, and its summary in the OpenAPI document.
+    `/api/sleep`, `/api/activity` and `/api/readiness` keep the original API's paths and serve
+    the daily summaries; the detailed sleep periods are `/api/sleep-periods`."""
     has_id: bool = True
     """Oura documents carry an `id`; heart rate rows do not and get a derived key."""
     period_field: str | None = None
@@ -49,12 +53,40 @@ class DataType:
 
 
 DATA_TYPES: tuple[DataType, ...] = (
-    DataType("daily_sleep", "daily_sleep", QueryKind.DATE, "daily", "day"),
-    DataType("sleep", "sleep", QueryKind.DATE, "daily", "day", period_field="bedtime_start"),
     DataType(
-        "daily_activity", "daily_activity", QueryKind.DATE, "daily", "day", document_as_text=True
+        "daily_sleep",
+        "daily_sleep",
+        QueryKind.DATE,
+        "daily",
+        "day",
+        api=("sleep", "Daily sleep scores"),
     ),
-    DataType("daily_readiness", "daily_readiness", QueryKind.DATE, "daily", "day"),
+    DataType(
+        "sleep",
+        "sleep",
+        QueryKind.DATE,
+        "daily",
+        "day",
+        period_field="bedtime_start",
+        api=("sleep-periods", "Sleep periods (durations, stages, HRV, heart rate)"),
+    ),
+    DataType(
+        "daily_activity",
+        "daily_activity",
+        QueryKind.DATE,
+        "daily",
+        "day",
+        document_as_text=True,
+        api=("activity", "Daily activity"),
+    ),
+    DataType(
+        "daily_readiness",
+        "daily_readiness",
+        QueryKind.DATE,
+        "daily",
+        "day",
+        api=("readiness", "Daily readiness"),
+    ),
     DataType(
         "heartrate",
         "heartrate",
@@ -63,20 +95,54 @@ DATA_TYPES: tuple[DataType, ...] = (
         "day",
         has_id=False,
         document_as_text=True,
+        api=("heartrate", "Heart rate: one document per UTC day with its samples"),
     ),
-    DataType("daily_spo2", "daily_spo2", QueryKind.DATE, "spo2", "day"),
-    DataType("daily_stress", "daily_stress", QueryKind.DATE, "daily", "day"),
-    DataType("daily_resilience", "daily_resilience", QueryKind.DATE, "stress", "day"),
+    DataType("daily_spo2", "daily_spo2", QueryKind.DATE, "spo2", "day", api=("spo2", "Daily SpO2")),
+    DataType(
+        "daily_stress",
+        "daily_stress",
+        QueryKind.DATE,
+        "daily",
+        "day",
+        api=("stress", "Daily stress"),
+    ),
+    DataType(
+        "daily_resilience",
+        "daily_resilience",
+        QueryKind.DATE,
+        "stress",
+        "day",
+        api=("resilience", "Daily resilience"),
+    ),
     DataType(
         "daily_cardiovascular_age",
         "daily_cardiovascular_age",
         QueryKind.DATE,
         "heart_health",
         "day",
+        api=("cardiovascular-age", "Daily cardiovascular age"),
     ),
-    DataType("vo2_max", "vO2_max", QueryKind.DATE, "heart_health", "day"),
-    DataType("workout", "workout", QueryKind.DATE, "workout", "day", period_field="start_datetime"),
-    DataType("session", "session", QueryKind.DATE, "session", "day", period_field="start_datetime"),
+    DataType(
+        "vo2_max", "vO2_max", QueryKind.DATE, "heart_health", "day", api=("vo2-max", "VO2 max")
+    ),
+    DataType(
+        "workout",
+        "workout",
+        QueryKind.DATE,
+        "workout",
+        "day",
+        period_field="start_datetime",
+        api=("workouts", "Workouts"),
+    ),
+    DataType(
+        "session",
+        "session",
+        QueryKind.DATE,
+        "session",
+        "day",
+        period_field="start_datetime",
+        api=("sessions", "Sessions (meditation, breathing, ...)"),
+    ),
     DataType(
         "enhanced_tag",
         "enhanced_tag",
@@ -84,8 +150,16 @@ DATA_TYPES: tuple[DataType, ...] = (
         "tag",
         "start_day",
         period_field="start_time",
+        api=("tags", "Tags"),
     ),
-    DataType("sleep_time", "sleep_time", QueryKind.DATE, "daily", "day"),
+    DataType(
+        "sleep_time",
+        "sleep_time",
+        QueryKind.DATE,
+        "daily",
+        "day",
+        api=("sleep-time", "Recommended sleep time"),
+    ),
     DataType(
         "rest_mode_period",
         "rest_mode_period",
@@ -93,9 +167,24 @@ DATA_TYPES: tuple[DataType, ...] = (
         "daily",
         "start_day",
         period_field="start_time",
+        api=("rest-mode", "Rest mode periods"),
     ),
-    DataType("ring_configuration", "ring_configuration", QueryKind.NONE, "daily", None),
-    DataType("personal_info", "personal_info", QueryKind.SINGLE, "personal", None),
+    DataType(
+        "ring_configuration",
+        "ring_configuration",
+        QueryKind.NONE,
+        "daily",
+        None,
+        api=("ring-configuration", "Ring configurations (not filtered by date)"),
+    ),
+    DataType(
+        "personal_info",
+        "personal_info",
+        QueryKind.SINGLE,
+        "personal",
+        None,
+        api=("personal-info", "Personal info (not filtered by date)"),
+    ),
 )
 
 BY_NAME: dict[str, DataType] = {t.name: t for t in DATA_TYPES}

@@ -16,30 +16,12 @@ from gateway.models import page_example
 from gateway.repositories import documents
 from gateway.routes import error_responses
 from gateway.routes.params import PaginationDep, WindowDep, encode_cursor
+from schemas.data_types import DATA_TYPES
 
 router = APIRouter(prefix="/api", tags=["data"])
 
-# Route path → data type. `/api/sleep`, `/api/activity` and `/api/readiness` keep the original
-# API's paths and serve the daily summaries; the detailed sleep periods are `/api/sleep-periods`.
-ROUTES: dict[str, tuple[str, str]] = {
-    "sleep": ("daily_sleep", "Daily sleep scores"),
-    "sleep-periods": ("sleep", "Sleep periods (durations, stages, HRV, heart rate)"),
-    "activity": ("daily_activity", "Daily activity"),
-    "readiness": ("daily_readiness", "Daily readiness"),
-    "heartrate": ("heartrate", "Heart rate: one document per UTC day with its samples"),
-    "spo2": ("daily_spo2", "Daily SpO2"),
-    "stress": ("daily_stress", "Daily stress"),
-    "resilience": ("daily_resilience", "Daily resilience"),
-    "cardiovascular-age": ("daily_cardiovascular_age", "Daily cardiovascular age"),
-    "vo2-max": ("vo2_max", "VO2 max"),
-    "workouts": ("workout", "Workouts"),
-    "sessions": ("session", "Sessions (meditation, breathing, ...)"),
-    "tags": ("enhanced_tag", "Tags"),
-    "sleep-time": ("sleep_time", "Recommended sleep time"),
-    "rest-mode": ("rest_mode_period", "Rest mode periods"),
-    "ring-configuration": ("ring_configuration", "Ring configurations (not filtered by date)"),
-    "personal-info": ("personal_info", "Personal info (not filtered by date)"),
-}
+# Route path → (data type, summary), from the data type registry.
+ROUTES: dict[str, tuple[str, str]] = {t.api[0]: (t.name, t.api[1]) for t in DATA_TYPES}
 
 _EXAMPLE_VALUES: dict[type, Any] = {int: 80, float: 1.5, str: "example", date: "2026-11-26"}
 
