@@ -41,7 +41,7 @@ from gateway.security.passwords import Passwords
 from gateway.security.throttle import AuthThrottle
 from gateway.settings import GatewaySettings
 from gateway.sync_status import refresh_periodically
-from gateway.webhooks import start_publisher
+from gateway.webhooks import EventPublisher
 from oura_connection import OuraOAuthClient, TokenCipher
 from schemas.db import open_pool
 from schemas.settings import DatabaseSettings, KafkaSettings
@@ -196,20 +196,13 @@ def create_app(
             ),
             asyncio.create_task(purge_periodically(pool, settings), name="purge"),
         ]
-        producer = None
-        if settings.webhooks_enabled:
-            started = asyncio.Event()
-            producer = asyncio.create_task(
-                start_publisher(kafka_settings, app.state, started), name="webhook-producer"
-            )
-            # Deliveries find the producer ready when Kafka answers at startup; when it does
-            # not, the API starts anyway and deliveries get 503 until it does.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(started.wait(), 10.0)
+        app.state.webhook_publisher = (
+            EventPublisher(shared_producer) if settings.webhooks_enabled else None
+        )
         try:
             yield
         finally:
-            for task in (refresher, producer, *upkeep):
+            for task in (refresher, *upkeep):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -33,7 +33,8 @@ class SharedProducer:
                     **self.settings.client_kwargs(),
                     acks="all",
                     enable_idempotence=True,
-                    linger_ms=5,
+                    # Webhook deliveries wait for their ack: nothing to gain by lingering.
+                    linger_ms=0,
                     partitioner=partition_by_user,
                 )
                 try:

@@ -11,12 +11,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
+from gateway.producer import SharedProducer
 from schemas.data_types import BY_NAME
-from schemas.keys import partition_by_user, user_key
-from schemas.settings import KafkaSettings
+from schemas.keys import user_key
 from schemas.topics import WEBHOOK_EVENTS
 from schemas.webhooks import WebhookEvent, encode_webhook_event
 
@@ -67,62 +66,30 @@ def is_fresh(moment: datetime, window_s: float, now: float | None = None) -> boo
     return abs((now if now is not None else time.time()) - moment.timestamp()) <= window_s
 
 
+PUBLISH_TIMEOUT_S = 5.0
+"""Oura waits 10 s for an answer; a broker slower than this gets a 503 (retried by Oura) rather
+than a delivery that times out."""
+
+
 def data_type_label(data_type: str) -> str:
     return data_type if data_type in BY_NAME else "other"
 
 
 class EventPublisher:
-    """An idempotent acks=all producer, started and stopped with the app's lifespan; `publish`
-    returns once the broker has every event of the delivery."""
+    """Webhook events onto their topic through the gateway's one producer; `publish` returns
+    once the broker has every event of the delivery, and raises (the receiver answers 503, which
+    Oura retries) when the broker does not answer within PUBLISH_TIMEOUT_S."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
-        self.topic = f"{settings.topic_prefix}{WEBHOOK_EVENTS}"
-        self._producer = AIOKafkaProducer(
-            **settings.client_kwargs(),
-            acks="all",
-            enable_idempotence=True,
-            # A delivery is one or two small records waiting for its answer: nothing to batch.
-            linger_ms=0,
-            request_timeout_ms=5_000,
-            partitioner=partition_by_user,
-        )
-
-    async def start(self) -> None:
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        await self._producer.stop()
+    def __init__(self, producer: SharedProducer) -> None:
+        self.topic = f"{producer.settings.topic_prefix}{WEBHOOK_EVENTS}"
+        self._producer = producer
 
     async def publish(self, events: list[WebhookEvent]) -> None:
-        futures: list[Any] = [
-            await self._producer.send(self.topic, encode_webhook_event(e), key=user_key(e.user_id))
-            for e in events
-        ]
-        for future in futures:
-            await future
-
-
-async def start_publisher(
-    settings: KafkaSettings, state: Any, started: asyncio.Event, *, retry_s: float = 5.0
-) -> None:
-    """Start the producer and set `state.webhook_publisher`; while Kafka does not answer, keep
-    trying (the rest of the API does not wait for Kafka, and deliveries get 503 meanwhile, which
-    Oura retries). Run it as a task; cancelling it stops a producer it started."""
-    while True:
-        publisher = EventPublisher(settings)
-        try:
-            await publisher.start()
-        except Exception as exc:  # aiokafka raises several unrelated types for "unreachable"
-            log.warning(
-                "webhook producer not started; retrying", extra={"error": type(exc).__name__}
-            )
-            await publisher.stop()
-            await asyncio.sleep(retry_s)
-            continue
-        state.webhook_publisher = publisher
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            state.webhook_publisher = None
-            await publisher.stop()
+        async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+            producer = await self._producer.get()
+            futures: list[Any] = [
+                await producer.send(self.topic, encode_webhook_event(e), key=user_key(e.user_id))
+                for e in events
+            ]
+            for future in futures:
+                await future
