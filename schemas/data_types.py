@@ -3,8 +3,10 @@ the processor and the gateway all read, so a new type is added in exactly one pl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 
 class QueryKind(StrEnum):
@@ -199,3 +201,34 @@ def get(name: str) -> DataType:
     except KeyError:
         valid = ", ".join(BY_NAME)
         raise KeyError(f"unknown Oura data type {name!r}; known types: {valid}") from None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PerType(Generic[F]):
+    """One function per data type (an example builder, a plausibility check, ...), registered
+    next to its code with `@registry.of("sleep")`. `complete()`, at the end of the module,
+    fails at import naming the data types still without one, so a new type cannot be
+    forgotten there."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._by_name: dict[str, F] = {}
+
+    def of(self, name: str) -> Callable[[F], F]:
+        get(name)
+
+        def register(function: F) -> F:
+            if name in self._by_name:
+                raise ValueError(f"a second {self._what} for {name!r}")
+            self._by_name[name] = function
+            return function
+
+        return register
+
+    def complete(self) -> dict[str, F]:
+        missing = [t.name for t in DATA_TYPES if t.name not in self._by_name]
+        if missing:
+            raise RuntimeError(f"no {self._what} for data type(s): {', '.join(missing)}")
+        return {t.name: self._by_name[t.name] for t in DATA_TYPES}

@@ -11,11 +11,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from schemas.data_types import get
+from schemas.data_types import PerType, get
 
 Json = dict[str, Any]
 _OFFSETS_H = (-8, -5, 0, 1, 2, 3)
 _Builder = Callable[[random.Random, date, timezone], Json]
+_BUILDER = PerType[_Builder]("example document builder")
 
 
 def example_document(data_type: str, *, day: date, seed: int = 0) -> Json:
@@ -87,6 +88,7 @@ def _readiness_contributors(rng: random.Random) -> Json:
 # --- one builder per data type ------------------------------------------------------------------
 
 
+@_BUILDER.of("daily_sleep")
 def _daily_sleep(rng: random.Random, day: date, zone: timezone) -> Json:
     names = ("deep_sleep", "efficiency", "latency", "rem_sleep", "restfulness", "timing")
     return {
@@ -98,6 +100,7 @@ def _daily_sleep(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("sleep")
 def _sleep(rng: random.Random, day: date, zone: timezone) -> Json:
     start = _local(day, zone) - timedelta(minutes=rng.randint(30, 150))
     in_bed = rng.randint(95, 101) * 300
@@ -163,6 +166,7 @@ def _met_series(rng: random.Random) -> list[float | None]:
     return _with_gaps(rng, values, 3)
 
 
+@_BUILDER.of("daily_activity")
 def _daily_activity(rng: random.Random, day: date, zone: timezone) -> Json:
     high, medium = rng.randint(0, 40) * 60, rng.randint(10, 90) * 60
     low, sedentary = rng.randint(120, 300) * 60, rng.randint(400, 700) * 60
@@ -208,6 +212,7 @@ def _daily_activity(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("daily_readiness")
 def _daily_readiness(rng: random.Random, day: date, zone: timezone) -> Json:
     return {
         "id": _id(rng),
@@ -220,6 +225,7 @@ def _daily_readiness(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("heartrate")
 def _heartrate(rng: random.Random, day: date, zone: timezone) -> Json:
     """The platform's heart-rate day: Oura's rows of one UTC day, about one per 5 minutes."""
     midnight = datetime.combine(day, time(0), UTC)
@@ -238,6 +244,7 @@ def _heartrate(rng: random.Random, day: date, zone: timezone) -> Json:
     return {"day": day.isoformat(), "rows": rows}
 
 
+@_BUILDER.of("daily_spo2")
 def _daily_spo2(rng: random.Random, day: date, zone: timezone) -> Json:
     return {
         "id": _id(rng),
@@ -247,6 +254,7 @@ def _daily_spo2(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("daily_stress")
 def _daily_stress(rng: random.Random, day: date, zone: timezone) -> Json:
     return {
         "id": _id(rng),
@@ -257,6 +265,7 @@ def _daily_stress(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("daily_resilience")
 def _daily_resilience(rng: random.Random, day: date, zone: timezone) -> Json:
     return {
         "id": _id(rng),
@@ -270,6 +279,7 @@ def _daily_resilience(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("daily_cardiovascular_age")
 def _daily_cardiovascular_age(rng: random.Random, day: date, zone: timezone) -> Json:
     return {
         "id": _id(rng),
@@ -279,6 +289,7 @@ def _daily_cardiovascular_age(rng: random.Random, day: date, zone: timezone) -> 
     }
 
 
+@_BUILDER.of("vo2_max")
 def _vo2_max(rng: random.Random, day: date, zone: timezone) -> Json:
     return {
         "id": _id(rng),
@@ -288,6 +299,7 @@ def _vo2_max(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("workout")
 def _workout(rng: random.Random, day: date, zone: timezone) -> Json:
     start = _local(day, zone, time(rng.randint(6, 19), rng.randint(0, 59)))
     minutes = rng.randint(20, 90)
@@ -305,6 +317,7 @@ def _workout(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("session")
 def _session(rng: random.Random, day: date, zone: timezone) -> Json:
     start = _local(day, zone, time(rng.randint(7, 21), rng.randint(0, 59)))
     count = rng.randint(10, 20) * 12  # 5-second samples over 10-20 minutes
@@ -324,6 +337,7 @@ def _session(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("enhanced_tag")
 def _enhanced_tag(rng: random.Random, day: date, zone: timezone) -> Json:
     start = _local(day, zone, time(rng.randint(7, 22), rng.randint(0, 59)))
     with_duration = rng.random() < 0.5
@@ -340,6 +354,7 @@ def _enhanced_tag(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("sleep_time")
 def _sleep_time(rng: random.Random, day: date, zone: timezone) -> Json:
     offset = zone.utcoffset(None)
     start = rng.randint(-8, 2) * 900
@@ -356,6 +371,7 @@ def _sleep_time(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("rest_mode_period")
 def _rest_mode_period(rng: random.Random, day: date, zone: timezone) -> Json:
     start = _local(day, zone, time(rng.randint(8, 20), rng.randint(0, 59)))
     end = start + timedelta(days=rng.randint(1, 3), hours=rng.randint(0, 6))
@@ -375,6 +391,7 @@ def _rest_mode_period(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("ring_configuration")
 def _ring_configuration(rng: random.Random, day: date, zone: timezone) -> Json:
     set_up = datetime.combine(day - timedelta(days=rng.randint(30, 900)), time(0), UTC)
     return {
@@ -388,6 +405,7 @@ def _ring_configuration(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
+@_BUILDER.of("personal_info")
 def _personal_info(rng: random.Random, day: date, zone: timezone) -> Json:
     user = _id(rng)
     return {
@@ -400,22 +418,4 @@ def _personal_info(rng: random.Random, day: date, zone: timezone) -> Json:
     }
 
 
-_BUILDERS: dict[str, _Builder] = {
-    "daily_sleep": _daily_sleep,
-    "sleep": _sleep,
-    "daily_activity": _daily_activity,
-    "daily_readiness": _daily_readiness,
-    "heartrate": _heartrate,
-    "daily_spo2": _daily_spo2,
-    "daily_stress": _daily_stress,
-    "daily_resilience": _daily_resilience,
-    "daily_cardiovascular_age": _daily_cardiovascular_age,
-    "vo2_max": _vo2_max,
-    "workout": _workout,
-    "session": _session,
-    "enhanced_tag": _enhanced_tag,
-    "sleep_time": _sleep_time,
-    "rest_mode_period": _rest_mode_period,
-    "ring_configuration": _ring_configuration,
-    "personal_info": _personal_info,
-}
+_BUILDERS: dict[str, _Builder] = _BUILDER.complete()

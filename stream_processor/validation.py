@@ -24,7 +24,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, TypeGuard
 
-from schemas.data_types import get
+from schemas.data_types import PerType, get
 from schemas.records import RawRecord, document_key
 
 
@@ -38,6 +38,7 @@ class ValidationError(ValueError):
 
 
 Check = Callable[["_Checker", dict[str, Any]], None]
+_CHECK = PerType[Check]("plausibility check")
 
 # A series may overrun its period by this much: Oura's sample timestamps are rounded.
 _SERIES_SLACK = timedelta(minutes=10)
@@ -275,12 +276,14 @@ def _finite(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@_CHECK.of("daily_sleep")
 def _daily_sleep(c: _Checker, doc: dict[str, Any]) -> None:
     c.required(doc, "timestamp")
     c.score(doc, "score")
     c.contributors(doc)
 
 
+@_CHECK.of("sleep")
 def _sleep(c: _Checker, doc: dict[str, Any]) -> None:
     period = c.ordered(doc, "bedtime_start", "bedtime_end")
     c.non_negative(
@@ -324,6 +327,7 @@ def _sleep(c: _Checker, doc: dict[str, Any]) -> None:
         c.prefix = ""
 
 
+@_CHECK.of("daily_activity")
 def _daily_activity(c: _Checker, doc: dict[str, Any]) -> None:
     c.required(doc, "timestamp")
     c.score(doc, "score")
@@ -357,6 +361,7 @@ def _daily_activity(c: _Checker, doc: dict[str, Any]) -> None:
         c.problem("class_5_min", "class_5_min must be at most 300 digits 0-5 (one per 5 minutes)")
 
 
+@_CHECK.of("daily_readiness")
 def _daily_readiness(c: _Checker, doc: dict[str, Any]) -> None:
     c.required(doc, "timestamp")
     c.score(doc, "score")
@@ -369,6 +374,7 @@ _HR_SOURCES = frozenset({"awake", "workout", "rest", "sleep", "live", "session"}
 _TIMESTAMP, _SOURCE, _BPM = itemgetter("timestamp"), itemgetter("source"), itemgetter("bpm")
 
 
+@_CHECK.of("heartrate")
 def _heartrate(c: _Checker, doc: dict[str, Any]) -> None:
     rows = doc.get("rows")
     if not isinstance(rows, list) or not rows:
@@ -438,6 +444,7 @@ def _heartrate_rows(c: _Checker, doc: dict[str, Any], rows: list[dict[str, Any]]
             return  # one broken row is enough to say why; thousands of rows would drown it
 
 
+@_CHECK.of("daily_spo2")
 def _daily_spo2(c: _Checker, doc: dict[str, Any]) -> None:
     c.number(doc, "breathing_disturbance_index", 0, 100)
     spo2 = doc.get("spo2_percentage")
@@ -447,6 +454,7 @@ def _daily_spo2(c: _Checker, doc: dict[str, Any]) -> None:
         c.prefix = ""
 
 
+@_CHECK.of("daily_stress")
 def _daily_stress(c: _Checker, doc: dict[str, Any]) -> None:
     c.non_negative(doc, "stress_high", "recovery_high")
     for name in ("stress_high", "recovery_high"):
@@ -455,27 +463,32 @@ def _daily_stress(c: _Checker, doc: dict[str, Any]) -> None:
             c.problem(name, f"{name}={value} s is longer than a day")
 
 
+@_CHECK.of("daily_resilience")
 def _daily_resilience(c: _Checker, doc: dict[str, Any]) -> None:
     c.required(doc, "level")
     c.contributors(doc, low=0)
 
 
+@_CHECK.of("daily_cardiovascular_age")
 def _daily_cardiovascular_age(c: _Checker, doc: dict[str, Any]) -> None:
     c.number(doc, "vascular_age", 18, 100)
     c.number(doc, "pulse_wave_velocity", 0, 50)
 
 
+@_CHECK.of("vo2_max")
 def _vo2_max(c: _Checker, doc: dict[str, Any]) -> None:
     c.required(doc, "timestamp")
     c.number(doc, "vo2_max", 1, 100)
 
 
+@_CHECK.of("workout")
 def _workout(c: _Checker, doc: dict[str, Any]) -> None:
     c.required(doc, "activity", "intensity", "source")
     c.ordered(doc, "start_datetime", "end_datetime")
     c.non_negative(doc, "calories", "distance")
 
 
+@_CHECK.of("session")
 def _session(c: _Checker, doc: dict[str, Any]) -> None:
     c.required(doc, "type")
     period = c.ordered(doc, "start_datetime", "end_datetime")
@@ -484,6 +497,7 @@ def _session(c: _Checker, doc: dict[str, Any]) -> None:
     c.series(doc, "motion_count", within=period, low=0)
 
 
+@_CHECK.of("enhanced_tag")
 def _enhanced_tag(c: _Checker, doc: dict[str, Any]) -> None:
     c.ordered(doc, "start_time", "end_time", strict=False)
     c.moment(doc, "start_time")
@@ -493,6 +507,7 @@ def _enhanced_tag(c: _Checker, doc: dict[str, Any]) -> None:
         c.problem("end_day", f"end_day {end_day} is before start_day {start_day}")
 
 
+@_CHECK.of("sleep_time")
 def _sleep_time(c: _Checker, doc: dict[str, Any]) -> None:
     window = doc.get("optimal_bedtime")
     if isinstance(window, dict):
@@ -504,6 +519,7 @@ def _sleep_time(c: _Checker, doc: dict[str, Any]) -> None:
             )
 
 
+@_CHECK.of("rest_mode_period")
 def _rest_mode_period(c: _Checker, doc: dict[str, Any]) -> None:
     c.ordered(doc, "start_time", "end_time", strict=False)
     end_day = c.day(doc, "end_day", required=False)
@@ -512,36 +528,20 @@ def _rest_mode_period(c: _Checker, doc: dict[str, Any]) -> None:
         c.problem("end_day", f"end_day {end_day} is before start_day {start_day}")
 
 
+@_CHECK.of("ring_configuration")
 def _ring_configuration(c: _Checker, doc: dict[str, Any]) -> None:
     c.number(doc, "size", 1, 20)
     c.moment(doc, "set_up_at", required=False)
 
 
+@_CHECK.of("personal_info")
 def _personal_info(c: _Checker, doc: dict[str, Any]) -> None:
     c.number(doc, "age", 0, 130)
     c.number(doc, "weight", 1, 500)
     c.number(doc, "height", 0.3, 3)
 
 
-CHECKS: dict[str, Check] = {
-    "daily_sleep": _daily_sleep,
-    "sleep": _sleep,
-    "daily_activity": _daily_activity,
-    "daily_readiness": _daily_readiness,
-    "heartrate": _heartrate,
-    "daily_spo2": _daily_spo2,
-    "daily_stress": _daily_stress,
-    "daily_resilience": _daily_resilience,
-    "daily_cardiovascular_age": _daily_cardiovascular_age,
-    "vo2_max": _vo2_max,
-    "workout": _workout,
-    "session": _session,
-    "enhanced_tag": _enhanced_tag,
-    "sleep_time": _sleep_time,
-    "rest_mode_period": _rest_mode_period,
-    "ring_configuration": _ring_configuration,
-    "personal_info": _personal_info,
-}
+CHECKS: dict[str, Check] = _CHECK.complete()
 
 
 def validate(record: RawRecord) -> tuple[str, Notes]:
