@@ -9,11 +9,10 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TextIO
 from uuid import UUID
 
-from collector import cursors
 from collector.collect import (
     Collector,
     RunReport,
@@ -23,6 +22,7 @@ from collector.collect import (
     utc_today,
 )
 from schemas.data_types import DataType, QueryKind
+from schemas.tables import collection_cursors as cursors
 
 log = logging.getLogger("collector.backfill")
 
@@ -85,6 +85,17 @@ class Progress:
             )
 
 
+def split_range(first_day: date, last_day: date, days: int) -> list[tuple[date, date]]:
+    """[first_day, last_day] in consecutive inclusive chunks of at most `days` days."""
+    chunks: list[tuple[date, date]] = []
+    start = first_day
+    while start <= last_day:
+        end = min(last_day, start + timedelta(days=days - 1))
+        chunks.append((start, end))
+        start = end + timedelta(days=1)
+    return chunks
+
+
 def _chunk_days(collector: Collector, data_type: DataType) -> int:
     if data_type.query is QueryKind.DATETIME:
         return collector.settings.heartrate_window_days
@@ -111,7 +122,7 @@ async def plan(
                     chunks.append(Chunk(user_id, data_type, since, today))
                 continue
             for first, last in ranges:
-                for a, b in cursors.split_range(first, last, _chunk_days(collector, data_type)):
+                for a, b in split_range(first, last, _chunk_days(collector, data_type)):
                     chunks.append(Chunk(user_id, data_type, a, b))
     return chunks
 

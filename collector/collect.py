@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from collector import cursors
 from collector.metrics import DOCUMENTS_UNANNOUNCED, LAST_SUCCESS, WINDOW_FAILURES
 from collector.oura import NotGranted, OuraClient, OuraFetchError, data_path
 from collector.publisher import PublishError, RawPublisher
@@ -35,6 +34,7 @@ from oura_connection import (
 )
 from schemas.data_types import DATA_TYPES, DataType
 from schemas.db import Pool
+from schemas.tables import collection_cursors as cursors
 
 log = logging.getLogger("collector")
 

@@ -21,12 +21,13 @@ from gateway.pages.render import (
     services_of,
     to_signin,
 )
-from gateway.repositories import sync_progress, users
+from gateway.repositories import users
 from gateway.routes.export import export
 from gateway.routes.oauth import disconnect
 from gateway.web_session import set_connect_cookie
 from oura_connection import connection_status
 from schemas.data_types import DATA_TYPES
+from schemas.tables import collection_cursors as sync_progress
 
 router = APIRouter(include_in_schema=False)
 

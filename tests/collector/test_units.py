@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from collector.__main__ import main
-from collector.cursors import split_range
+from collector.backfill import split_range
 from collector.oura import RateLimiter, group_heartrate_by_day, retry_after_seconds
 from oura_connection import TokenCipher
 

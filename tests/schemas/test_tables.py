@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from schemas.data_types import get
 from schemas.tables import trends
 from schemas.tables.documents import COLUMNS
 
@@ -29,6 +30,7 @@ async def test_typed_columns_match_the_migrated_document_tables(db: asyncpg.Pool
         typed = {name: kind for name, (kind, _) in found.items() if name not in _DOCUMENT_COMMON}
         expected = {c.name: _SPELLED.get(c.sql_type, c.sql_type) for c in columns}
         assert typed == expected, table
+        assert found["document"][0] == get(table).document_sql_type, table
 
 
 async def test_trend_row_matches_the_migrated_table(db: asyncpg.Pool) -> None:

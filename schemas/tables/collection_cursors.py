@@ -1,4 +1,6 @@
-"""collection_cursors: how far each (user, data type) got and which days are covered.
+"""The `collection_cursors` table: how far each (user, data type) got and which days are covered.
+The collector writes it (`record_success`, `record_failure`) and plans its windows from it
+(`load_cursors`, `uncovered`); the gateway's connection page reads it (`type_progress`).
 
 A cursor and its `covered` multirange move only after the broker acknowledged every record of
 the window; a failure records its reason and leaves both where they were."""
@@ -6,10 +8,10 @@ the window; a failure records its reason and leaves both where they were."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime
 from uuid import UUID
 
-from schemas.db import Queries
+from schemas.db import Queries, labelled
 
 _SUCCESS = """
 INSERT INTO collection_cursors AS c (user_id, data_type, cursor_day, covered, status,
@@ -81,12 +83,41 @@ async def uncovered(
     return gaps
 
 
-def split_range(first_day: date, last_day: date, days: int) -> list[tuple[date, date]]:
-    """[first_day, last_day] in consecutive inclusive chunks of at most `days` days."""
-    chunks: list[tuple[date, date]] = []
-    start = first_day
-    while start <= last_day:
-        end = min(last_day, start + timedelta(days=days - 1))
-        chunks.append((start, end))
-        start = end + timedelta(days=1)
-    return chunks
+@dataclass(frozen=True, slots=True)
+class TypeProgress:
+    data_type: str
+    status: str
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+    documents_total: int
+    covered_days: int
+
+
+async def type_progress(
+    conn: Queries, *, user_id: UUID, first: date, last: date
+) -> list[TypeProgress]:
+    """One row per data type the collector has a cursor for; `covered_days` counts the days of
+    [first, last] already collected."""
+    conn = labelled(conn, "type_progress")
+    rows = await conn.fetch(
+        "SELECT data_type, status, last_success_at, last_attempt_at, last_error, "
+        "documents_total, coalesce((SELECT sum(upper(r) - lower(r)) FROM "
+        "unnest(covered * datemultirange(daterange($2::date, $3::date, '[]'))) r), 0) "
+        "AS covered_days FROM collection_cursors WHERE user_id = $1 ORDER BY data_type",
+        user_id,
+        first,
+        last,
+    )
+    return [
+        TypeProgress(
+            data_type=r["data_type"],
+            status=r["status"],
+            last_success_at=r["last_success_at"],
+            last_attempt_at=r["last_attempt_at"],
+            last_error=r["last_error"],
+            documents_total=int(r["documents_total"]),
+            covered_days=int(r["covered_days"]),
+        )
+        for r in rows
+    ]
