@@ -40,6 +40,7 @@ from typing import Any
 
 import asyncpg
 
+from schemas.tables import trends as daily_trends
 from schemas.tables.trends import TrendRow
 from stream_processor.storage import trends as sql
 from stream_processor.storage.trends import (
@@ -251,9 +252,9 @@ async def recompute(conn: asyncpg.Connection, changed: Iterable[ChangedDay]) -> 
         for (user_id, table), (lo, hi) in ranges.items()
         for metric in sql.metrics_of(table)
     ]
-    stored = await sql.stored_trends(conn, targets)
+    stored = await daily_trends.stored_trends(conn, targets)
     fresh = fresh_trends(targets, series, stored, partial)
-    await sql.write_trends(conn, fresh, stored, datetime.now(UTC))
+    await daily_trends.write_trends(conn, fresh, stored, datetime.now(UTC))
     return fresh
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from gateway.pages.charts import Point, score_chart
 from gateway.pages.render import current_session, page, services_of, to_signin
-from gateway.repositories import daily_trends
+from schemas.tables import trends as daily_trends
 
 router = APIRouter(include_in_schema=False)
 

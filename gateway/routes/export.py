@@ -16,11 +16,12 @@ from fastapi.responses import StreamingResponse
 from gateway.deps import CurrentUserId, ExportsDep
 from gateway.errors import ApiError
 from gateway.exports import ExportResponse, claim_export
-from gateway.repositories import daily_trends, documents
+from gateway.repositories import documents
 from gateway.routes import error_responses
 from gateway.routes.params import ApiDate
 from schemas.data_types import BY_NAME
 from schemas.db import Connection
+from schemas.tables import trends as daily_trends
 
 router = APIRouter(prefix="/api", tags=["export"])
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 
 from gateway.deps import CurrentUserId, ReadsDep
 from gateway.models import TrendPage, TrendPoint
-from gateway.repositories import daily_trends
 from gateway.routes import error_responses
 from gateway.routes.params import WindowDep
+from schemas.tables import trends as daily_trends
 
 router = APIRouter(prefix="/api", tags=["trends"])
 MAX_POINTS = 10_000

@@ -1,12 +1,16 @@
-"""The `daily_trends` table: one row per (user, metric, day), written by the stream processor
-(stream_processor.storage.trends) and read by the gateway (gateway.repositories.daily_trends,
-whose response model `TrendPoint` is built from COLUMNS)."""
+"""The `daily_trends` table: one row per (user, metric, day), and all of its SQL. The stream
+processor (stream_processor.trends) reads the stored trends and writes fresh ones, the gateway
+lists and exports them (its response model `TrendPoint` is built from COLUMNS)."""
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
+from uuid import UUID
+
+from schemas.db import Connection, Queries, labelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +86,121 @@ class TrendRow(NamedTuple):
 
 
 assert TrendRow._fields == tuple(c.name for c in (*KEY, *FIELDS)), "TrendRow follows COLUMNS"
+
+
+async def stored_trends(
+    conn: Queries, windows: Iterable[tuple[str, str, date, date]]
+) -> dict[tuple[str, str, date], tuple[Any, ...]]:
+    """Stored trend fields for (user, metric, first day, last day) windows."""
+    windows = list(windows)
+    if not windows:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT t.user_id::text, t.metric, t.day, {', '.join('t.' + f for f in TREND_FIELDS)}\n"
+        "FROM daily_trends t\n"
+        "JOIN unnest($1::uuid[], $2::text[], $3::date[], $4::date[])"
+        " AS w(user_id, metric, lo, hi)\n"
+        "  ON t.user_id = w.user_id AND t.metric = w.metric AND t.day BETWEEN w.lo AND w.hi",
+        [w[0] for w in windows],
+        [w[1] for w in windows],
+        [w[2] for w in windows],
+        [w[3] for w in windows],
+    )
+    return {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
+
+
+_TREND_COLUMNS = tuple(c.name for c in COLUMNS)
+# PostgreSQL type -> the array type a column travels as in the upsert
+_WIRE = {
+    "uuid": "uuid[]",
+    "text": "text[]",
+    "date": "date[]",
+    "double precision": "float8[]",
+    "boolean": "bool[]",
+}
+
+
+def _upsert_sql() -> str:
+    rows = (*KEY, *FIELDS)
+    params = ", ".join(f"${i}::{_WIRE[c.sql_type]}" for i, c in enumerate(rows, start=1))
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in (*TREND_FIELDS, "computed_at"))
+    keys = ", ".join(c.name for c in KEY)
+    return (
+        f"INSERT INTO daily_trends AS t ({', '.join(_TREND_COLUMNS)})\n"
+        f"SELECT u.*, ${len(rows) + 1}::timestamptz FROM unnest({params}) AS u\n"
+        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_SQL = _upsert_sql()
+
+
+async def write_trends(
+    conn: Connection,
+    rows: Sequence[TrendRow],
+    stored: Container[tuple[str, str, date]],
+    at: datetime,
+) -> None:
+    """Store fresh trend rows: the ones with no stored row by COPY, the others by upsert.
+
+    `stored` holds the (user, metric, day) keys read under the users' locks (`lock_users`), and
+    nothing else writes a locked user's trends, so a key missing from it is still missing: COPY
+    cannot meet a duplicate. Most fresh rows are new (a new day of data), and COPY stores them
+    for a fraction of what the upsert's per-row conflict check costs PostgreSQL."""
+    new: list[tuple[Any, ...]] = []
+    changed: list[TrendRow] = []
+    for row in rows:
+        if (row.user_id, row.metric, row.day) in stored:
+            changed.append(row)
+        else:
+            new.append((*row, at))
+    if new:
+        await conn.copy_records_to_table("daily_trends", records=new, columns=_TREND_COLUMNS)
+    await upsert_trends(conn, changed, at)
+
+
+async def upsert_trends(conn: Queries, rows: Sequence[TrendRow], at: datetime) -> None:
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))  # TrendRow is a tuple: its columns, in order
+    await conn.execute(
+        _UPSERT_SQL,
+        *columns,
+        at,
+    )
+
+
+# What a trend point says: everything but its user and the time it was computed.
+_COLUMNS = ", ".join(c.name for c in (*KEY[1:], *FIELDS))
+
+
+async def list_trends(
+    conn: Queries, *, user_id: UUID, metrics: list[str] | None, start: date, end: date, limit: int
+) -> list[dict[str, Any]]:
+    conn = labelled(conn, "list_trends")
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM daily_trends WHERE user_id = $1 AND day >= $2 AND day <= $3 "
+        f"AND ($4::text[] IS NULL OR metric = ANY($4)) ORDER BY metric, day LIMIT $5",
+        user_id,
+        start,
+        end,
+        metrics,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def export_trends(
+    conn: Connection, *, user_id: UUID, start: date | None, end: date | None
+) -> Any:
+    """Server-side cursor over a user's trends; `conn` must be inside a transaction."""
+    conn = labelled(conn, "export_trends")
+    return conn.cursor(
+        f"SELECT {_COLUMNS} FROM daily_trends WHERE user_id = $1 "
+        f"AND ($2::date IS NULL OR day >= $2) AND ($3::date IS NULL OR day <= $3) "
+        f"ORDER BY metric, day",
+        user_id,
+        start,
+        end,
+        prefetch=500,
+    )

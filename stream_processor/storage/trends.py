@@ -1,20 +1,17 @@
-"""SQL of the trend computation: reading metric values per user-day and the `daily_trends` table.
+"""SQL of the trend computation: reading metric values per user-day from the document tables,
+and the per-user locks. The `daily_trends` table's own SQL is in schemas.tables.trends.
 
 Metric definitions (which table, which SQL aggregate per day) live here because they are SQL;
 the arithmetic on them lives in `stream_processor.trends`."""
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import cache
-from typing import Any
 
 import asyncpg
-
-from schemas.tables import trends as table
-from schemas.tables.trends import TREND_FIELDS, TrendRow
 
 # The main sleep of a day: the longest period that was not deleted or rejected as rest.
 _MAIN_SLEEP = (
@@ -149,88 +146,6 @@ async def metric_values(
             if row[base + 2] is not None:
                 partial[(row[0], name)] = dict(zip(row[base + 2], row[base + 3], strict=True))
     return complete, partial
-
-
-async def stored_trends(
-    conn: asyncpg.Connection, windows: Iterable[tuple[str, str, date, date]]
-) -> dict[tuple[str, str, date], tuple[Any, ...]]:
-    """Stored trend fields for (user, metric, first day, last day) windows."""
-    windows = list(windows)
-    if not windows:
-        return {}
-    rows = await conn.fetch(
-        f"SELECT t.user_id::text, t.metric, t.day, {', '.join('t.' + f for f in TREND_FIELDS)}\n"
-        "FROM daily_trends t\n"
-        "JOIN unnest($1::uuid[], $2::text[], $3::date[], $4::date[])"
-        " AS w(user_id, metric, lo, hi)\n"
-        "  ON t.user_id = w.user_id AND t.metric = w.metric AND t.day BETWEEN w.lo AND w.hi",
-        [w[0] for w in windows],
-        [w[1] for w in windows],
-        [w[2] for w in windows],
-        [w[3] for w in windows],
-    )
-    return {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
-
-
-_TREND_COLUMNS = tuple(c.name for c in table.COLUMNS)
-# PostgreSQL type -> the array type a column travels as in the upsert
-_WIRE = {
-    "uuid": "uuid[]",
-    "text": "text[]",
-    "date": "date[]",
-    "double precision": "float8[]",
-    "boolean": "bool[]",
-}
-
-
-def _upsert_sql() -> str:
-    rows = (*table.KEY, *table.FIELDS)
-    params = ", ".join(f"${i}::{_WIRE[c.sql_type]}" for i, c in enumerate(rows, start=1))
-    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in (*TREND_FIELDS, "computed_at"))
-    keys = ", ".join(c.name for c in table.KEY)
-    return (
-        f"INSERT INTO daily_trends AS t ({', '.join(_TREND_COLUMNS)})\n"
-        f"SELECT u.*, ${len(rows) + 1}::timestamptz FROM unnest({params}) AS u\n"
-        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    )
-
-
-_UPSERT_SQL = _upsert_sql()
-
-
-async def write_trends(
-    conn: asyncpg.Connection,
-    rows: Sequence[TrendRow],
-    stored: Container[tuple[str, str, date]],
-    at: datetime,
-) -> None:
-    """Store fresh trend rows: the ones with no stored row by COPY, the others by upsert.
-
-    `stored` holds the (user, metric, day) keys read under the users' locks (`lock_users`), and
-    nothing else writes a locked user's trends, so a key missing from it is still missing: COPY
-    cannot meet a duplicate. Most fresh rows are new (a new day of data), and COPY stores them
-    for a fraction of what the upsert's per-row conflict check costs PostgreSQL."""
-    new: list[tuple[Any, ...]] = []
-    changed: list[TrendRow] = []
-    for row in rows:
-        if (row.user_id, row.metric, row.day) in stored:
-            changed.append(row)
-        else:
-            new.append((*row, at))
-    if new:
-        await conn.copy_records_to_table("daily_trends", records=new, columns=_TREND_COLUMNS)
-    await upsert_trends(conn, changed, at)
-
-
-async def upsert_trends(conn: asyncpg.Connection, rows: Sequence[TrendRow], at: datetime) -> None:
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))  # TrendRow is a tuple: its columns, in order
-    await conn.execute(
-        _UPSERT_SQL,
-        *columns,
-        at,
-    )
 
 
 async def lock_users(conn: asyncpg.Connection, user_ids: Iterable[str]) -> None:

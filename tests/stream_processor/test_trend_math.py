@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from schemas.examples import example_document
 from schemas.records import canonical_form, document_key
+from schemas.tables import trends as daily_trends
 from schemas.tables.trends import TrendRow
 from stream_processor import trends
 from stream_processor.storage import trends as sql
@@ -157,7 +158,7 @@ class Reference:
             for (user_id, table), (lo, hi) in ranges.items()
             for metric in sql.metrics_of(table)
         ]
-        return cls.fresh(targets, values, await sql.stored_trends(conn, targets))
+        return cls.fresh(targets, values, await daily_trends.stored_trends(conn, targets))
 
 
 def _key(rows: Iterable[TrendRow]) -> list[tuple[Any, ...]]:
@@ -340,7 +341,7 @@ async def test_metric_values_series_equal_the_per_day_rows(db: asyncpg.Pool) -> 
 async def test_recompute_equals_the_reference_batch_after_batch(db: asyncpg.Pool) -> None:
     users = await make_users(db, 3)
     # The last batch revises stored days and adds new ones: rows both updated and inserted
-    # (sql.write_trends upserts the one and copies the other) in one call.
+    # (write_trends upserts the one and copies the other) in one call.
     batches = [range(0, 40), range(40, 43), range(43, 90), range(20, 23), range(60, 61)]
     batches.append(range(85, 95))
     async with db.acquire() as conn:
@@ -351,7 +352,7 @@ async def test_recompute_equals_the_reference_batch_after_batch(db: asyncpg.Pool
                 got = await trends.recompute(conn, changed)
             assert _key(got) == _key(expected)
             assert got, f"batch {seed} changed no trend"
-            stored = await sql.stored_trends(
+            stored = await daily_trends.stored_trends(
                 conn, [(r.user_id, r.metric, r.day, r.day) for r in got]
             )
             assert {(r.user_id, r.metric, r.day): r.fields() for r in got} == stored
