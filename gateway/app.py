@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import pages
 from gateway.cache import InvalidationListener, UserCache
 from gateway.db import TimedPool
-from gateway.deps import Exports, Readiness, Reads, Services
+from gateway.deps import Exports, Readiness, Reads, Services, Webhooks
 from gateway.erasure import Eraser
 from gateway.errors import install_error_handlers
 from gateway.headers import SecurityHeaders
@@ -181,7 +181,8 @@ def create_app(
         app.state.services = services
         app.state.kafka = kafka_settings
         # Each route family's share (gateway.deps): what its routes may use.
-        app.state.reads = Reads(pool, cache)
+        app.state.reads = Reads(pool, cache, settings.default_range_days, settings.max_range_days)
+        app.state.webhooks = Webhooks(pool, settings)
         app.state.exports = Exports(TimedPool(export_pool), settings.export_acquire_timeout_s)
         app.state.readiness = Readiness(pool, kafka_settings, settings.ready_cache_s)
         await listener.start()

@@ -57,10 +57,14 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 @dataclass(frozen=True, slots=True)
 class Reads:
-    """What the read routes use (data, trends, dashboard, erasure receipts)."""
+    """What the read routes use (data, trends, dashboard, erasure receipts): the query pool,
+    the per-process cache and the date window's bounds (GATEWAY_DEFAULT_RANGE_DAYS,
+    GATEWAY_MAX_RANGE_DAYS)."""
 
     pool: Pool
     cache: UserCache
+    default_range_days: int
+    max_range_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,15 @@ class Exports:
 
     pool: Pool
     acquire_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Webhooks:
+    """What Oura's webhook routes use: the pool (whose account an event names) and the
+    settings (whether webhooks are on, their secrets and limits)."""
+
+    pool: Pool
+    settings: GatewaySettings
 
 
 @dataclass(slots=True)
@@ -93,6 +106,11 @@ async def get_exports(request: Request) -> Exports:
     return exports
 
 
+async def get_webhooks(request: Request) -> Webhooks:
+    webhooks: Webhooks = request.app.state.webhooks
+    return webhooks
+
+
 async def get_readiness(request: Request) -> Readiness:
     readiness: Readiness = request.app.state.readiness
     return readiness
@@ -100,6 +118,7 @@ async def get_readiness(request: Request) -> Readiness:
 
 ReadsDep = Annotated[Reads, Depends(get_reads)]
 ExportsDep = Annotated[Exports, Depends(get_exports)]
+WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
 ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 
 _bearer = HTTPBearer(auto_error=False, description="The access token from POST /api/login")

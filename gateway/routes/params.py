@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 from pydantic import AfterValidator
 
-from gateway.deps import ServicesDep
+from gateway.deps import ReadsDep
 from gateway.errors import ApiError
 
 EARLIEST_DAY = date(1970, 1, 1)
@@ -60,7 +60,7 @@ def resolve_window(
 
 
 async def date_window(
-    services: ServicesDep,
+    reads: ReadsDep,
     start_date: Annotated[
         ApiDate | None,
         Query(description="First day (YYYY-MM-DD, 1970 to 2100); default: 30 days before end"),
@@ -69,9 +69,8 @@ async def date_window(
         ApiDate | None, Query(description="Last day (YYYY-MM-DD, 1970 to 2100); default: today")
     ] = None,
 ) -> Window:
-    s = services.settings
     return resolve_window(
-        start_date, end_date, default_days=s.default_range_days, max_days=s.max_range_days
+        start_date, end_date, default_days=reads.default_range_days, max_days=reads.max_range_days
     )
 
 

@@ -30,9 +30,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.deps import ServicesDep
+from gateway.deps import Webhooks, WebhooksDep
 from gateway.errors import ApiError, describe_validation
 from gateway.routes import error_responses
+from gateway.settings import GatewaySettings
 from gateway.webhooks import (
     WEBHOOK_ACCEPTED,
     WEBHOOK_REJECTED,
@@ -81,8 +82,8 @@ def _reject(status: int, code: str, detail: str, reason: str) -> ApiError:
     return ApiError(status, code, detail)
 
 
-def _settings_or_503(services: Any) -> Any:
-    settings = services.settings
+def _settings_or_503(webhooks: Webhooks) -> GatewaySettings:
+    settings = webhooks.settings
     if not settings.webhooks_enabled:
         raise _reject(
             404, "not_configured", "webhooks are not configured on this server", "not_configured"
@@ -92,13 +93,13 @@ def _settings_or_503(services: Any) -> Any:
 
 @router.get("/oura", response_model=Challenge, responses=error_responses(401, 404, 422, 503))
 async def verification_handshake(
-    services: ServicesDep,
+    webhooks: WebhooksDep,
     verification_token: Annotated[str, Query(max_length=1024)],
     challenge: Annotated[str, Query(min_length=1, max_length=1024)],
 ) -> Challenge:
     """Oura's subscription handshake: echo `challenge` when `verification_token` is ours."""
     WEBHOOK_REQUESTS.labels("handshake").inc()
-    settings = _settings_or_503(services)
+    settings = _settings_or_503(webhooks)
     expected = settings.oura_webhook_verification_token.get_secret_value().encode()
     if not hmac.compare_digest(verification_token.encode(), expected):
         raise _reject(
@@ -115,10 +116,10 @@ async def verification_handshake(
     response_model=Accepted,
     responses=error_responses(401, 404, 413, 422, 503),
 )
-async def receive_delivery(request: Request, services: ServicesDep) -> JSONResponse:
+async def receive_delivery(request: Request, webhooks: WebhooksDep) -> JSONResponse:
     """One Oura event: verified, then published for the webhook fetcher; answered at once."""
     WEBHOOK_REQUESTS.labels("event").inc()
-    settings = _settings_or_503(services)
+    settings = _settings_or_503(webhooks)
     body = await request.body()
     if len(body) > settings.webhook_max_body_bytes:
         raise _reject(
@@ -149,7 +150,7 @@ async def receive_delivery(request: Request, services: ServicesDep) -> JSONRespo
     if form is None:
         raise _reject(401, "not_verified", NOT_VERIFIED, "bad_signature")
     delivery = _delivery_of(parsed)
-    users = await users_of_oura_account(services.pool, delivery.user_id)
+    users = await users_of_oura_account(webhooks.pool, delivery.user_id)
     if not users:
         raise _reject(401, "not_verified", NOT_VERIFIED, "unknown_user")
     delivery_id = str(uuid.uuid4())
