@@ -8,7 +8,6 @@ Below both services: it imports only `schemas`. This module's names are the publ
 from oura_connection._cipher import TokenCipher, TokenCipherError
 from oura_connection._oauth import (
     InvalidGrant,
-    OAuthConfig,
     OAuthError,
     OuraOAuthClient,
     TokenGrant,
@@ -41,7 +40,6 @@ __all__ = [
     "InvalidGrant",
     "NeedsReauth",
     "NotConnected",
-    "OAuthConfig",
     "OAuthError",
     "OuraOAuthClient",
     "TokenCipher",

@@ -9,30 +9,13 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from pydantic import SecretStr
 
+from oura_connection.settings import OuraOAuthSettings
 from schemas.data_types import ALL_SCOPES
-
-
-class OAuthConfig(Protocol):
-    """The settings the OAuth client reads (CollectorSettings and the gateway's settings)."""
-
-    @property
-    def oura_client_id(self) -> str: ...
-    @property
-    def oura_client_secret(self) -> SecretStr | str: ...
-    @property
-    def oura_redirect_uri(self) -> str: ...
-    @property
-    def oura_authorize_url(self) -> str: ...
-    @property
-    def oura_token_url(self) -> str: ...
-    @property
-    def oura_revoke_url(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +44,6 @@ class InvalidGrant(OAuthError):
         super().__init__(message, retryable=False, status=status)
 
 
-def _secret(value: SecretStr | str) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
-
-
 def _parse_scopes(value: Any) -> list[str]:
     if isinstance(value, str):
         return [s for s in value.replace(",", " ").split() if s]
@@ -79,15 +58,14 @@ class OuraOAuthClient:
 
     def __init__(
         self,
-        settings: OAuthConfig,
+        settings: OuraOAuthSettings,
         http: httpx.AsyncClient | None = None,
         *,
         attempts: int = 3,
         backoff_s: float = 0.5,
     ) -> None:
         self._settings = settings
-        timeout = float(getattr(settings, "oauth_timeout_s", 20.0))
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = http or httpx.AsyncClient(timeout=settings.oauth_timeout_s)
         self._owns_http = http is None
         self._attempts = max(1, attempts)
         self._backoff_s = backoff_s
@@ -112,11 +90,7 @@ class OuraOAuthClient:
     ) -> str:
         """Where to send the browser; Oura redirects back with `code` and `state`. With a PKCE
         `code_challenge` (S256), the exchange must bring its verifier."""
-        wanted = (
-            scopes
-            if scopes is not None
-            else list(getattr(self._settings, "oura_scopes", None) or ALL_SCOPES)
-        )
+        wanted = scopes if scopes is not None else (self._settings.oura_scopes or ALL_SCOPES)
         query = {
             "response_type": "code",
             "client_id": self._settings.oura_client_id,
@@ -165,10 +139,10 @@ class OuraOAuthClient:
         """Oura's id of the account a token belongs to (`personal_info.id`, readable with any
         scope): what webhook events name. None when Oura does not say; the collector's next run
         tries again, so connecting never fails on it."""
-        base = str(getattr(self._settings, "oura_api_base_url", "https://api.ouraring.com"))
+        base = self._settings.oura_api_base_url.rstrip("/")
         try:
             response = await self._http.get(
-                f"{base.rstrip('/')}/v2/usercollection/personal_info",
+                f"{base}/v2/usercollection/personal_info",
                 headers={"Authorization": f"Bearer {access_token}"},
             )
         except httpx.HTTPError:
@@ -181,7 +155,7 @@ class OuraOAuthClient:
         body = {
             **form,
             "client_id": self._settings.oura_client_id,
-            "client_secret": _secret(self._settings.oura_client_secret),
+            "client_secret": self._settings.oura_client_secret.get_secret_value(),
         }
         for attempt in range(1, self._attempts + 1):
             try:
