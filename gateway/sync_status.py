@@ -22,6 +22,7 @@ from prometheus_client import Gauge
 
 from oura_connection import connections_by_status
 from schemas.db import Pool, labelled
+from schemas.tables import collection_cursors
 
 log = logging.getLogger("gateway.sync_status")
 
@@ -63,19 +64,7 @@ REFRESHED = Gauge(
 CURSOR_STATUSES = ("ok", "failed", "not_granted")
 CONNECTION_STATUSES = ("active", "needs_reauth", "revoked")
 MIN_INTERVAL_S = 15.0
-STALE_AFTER_S = 26 * 3600
-
-_LAST_SUCCESS_SQL = f"""
-SELECT data_type,
-       extract(epoch from min(last_success_at))::float8 AS oldest,
-       count(*) FILTER (
-           WHERE last_success_at < now() - make_interval(secs => {STALE_AFTER_S})
-       ) AS stale
-FROM collection_cursors
-WHERE last_success_at IS NOT NULL
-GROUP BY data_type
-"""
-_CURSORS_SQL = "SELECT status, count(*) AS n FROM collection_cursors GROUP BY status"
+STALE_AFTER_S = 26 * 3600.0
 
 
 @dataclass
@@ -105,11 +94,10 @@ async def refresh_sync_status(pool: Pool, *, min_interval_s: float = MIN_INTERVA
         return
     _state.read_at = now
     async with labelled(pool, "refresh_sync_status").acquire() as conn:
-        last = await conn.fetch(_LAST_SUCCESS_SQL)
-        cursors = await conn.fetch(_CURSORS_SQL)
+        by_type = await collection_cursors.summary_by_type(conn, stale_after_s=STALE_AFTER_S)
+        counts = await collection_cursors.count_by_status(conn)
         connections = await connections_by_status(conn)
-    _set_last_success({r["data_type"]: (r["oldest"], r["stale"]) for r in last})
-    counts = {r["status"]: r["n"] for r in cursors}
+    _set_last_success(by_type)
     for status in CURSOR_STATUSES:
         CURSORS.labels(status).set(counts.get(status, 0))
     by_status = {c.status: c.connections for c in connections}
@@ -119,11 +107,11 @@ async def refresh_sync_status(pool: Pool, *, min_interval_s: float = MIN_INTERVA
     REFRESHED.set(time.time())
 
 
-def _set_last_success(values: dict[str, tuple[float, int]]) -> None:
+def _set_last_success(values: dict[str, collection_cursors.TypeSummary]) -> None:
     for gone in _state.series - values.keys():  # no cursor of this type left
         OLDEST_SUCCESS.remove(gone)
         STALE.remove(gone)
-    for data_type, (oldest, stale) in values.items():
-        OLDEST_SUCCESS.labels(data_type).set(oldest)
-        STALE.labels(data_type).set(stale)
+    for data_type, summary in values.items():
+        OLDEST_SUCCESS.labels(data_type).set(summary.oldest_success)
+        STALE.labels(data_type).set(summary.stale)
     _state.series = set(values)

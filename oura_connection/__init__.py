@@ -15,7 +15,6 @@ from oura_connection._oauth import (
 from oura_connection._store import (
     ConnectionCount,
     ConnectionStatus,
-    DataTypeStatus,
     NeedsReauth,
     NotConnected,
     active_connections,
@@ -36,7 +35,6 @@ from oura_connection._store import (
 __all__ = [
     "ConnectionCount",
     "ConnectionStatus",
-    "DataTypeStatus",
     "InvalidGrant",
     "NeedsReauth",
     "NotConnected",

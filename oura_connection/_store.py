@@ -13,13 +13,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from oura_connection._cipher import TokenCipher, TokenCipherError
 from oura_connection._oauth import InvalidGrant, OAuthError, OuraOAuthClient, TokenGrant
 from oura_connection.metrics import TOKEN_REFRESH_FAILURES, TOKEN_REFRESHES
 from schemas.db import Pool, Queries, Record, labelled
+from schemas.tables import collection_cursors
+from schemas.tables.collection_cursors import CursorStatus
 
 log = logging.getLogger("oura_connection.tokens")
 
@@ -33,16 +35,6 @@ class NeedsReauth(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class DataTypeStatus:
-    status: str
-    cursor_day: date | None
-    last_success_at: datetime | None
-    last_attempt_at: datetime | None
-    last_error: str | None
-    documents_total: int
-
-
-@dataclass(frozen=True, slots=True)
 class ConnectionStatus:
     status: str
     """active | needs_reauth | revoked"""
@@ -52,7 +44,7 @@ class ConnectionStatus:
     connected_at: datetime
     last_refreshed_at: datetime | None
     last_error: str | None
-    data_types: dict[str, DataTypeStatus] = field(default_factory=dict)
+    data_types: dict[str, CursorStatus] = field(default_factory=dict)
 
     @property
     def last_success_at(self) -> dict[str, datetime | None]:
@@ -136,11 +128,7 @@ async def store_grant(
         grant.expires_at,
         grant.scopes,
     )
-    # Reconnecting may grant scopes that were missing: let those types be tried again.
-    await db.execute(
-        "UPDATE collection_cursors SET status = 'ok' WHERE user_id = $1 AND status = 'not_granted'",
-        user_id,
-    )
+    await collection_cursors.retry_not_granted(db, user_id)
 
 
 async def set_oura_user_id(conn_or_pool: Queries, user_id: UUID, oura_user_id: str) -> None:
@@ -190,7 +178,7 @@ class ConnectionCount:
 
 async def connections_by_status(db: Queries) -> list[ConnectionCount]:
     """How many connections there are in each status (no user named): for sync status."""
-    rows = await labelled(db, "connections_by_status").fetch(
+    rows = await db.fetch(
         "SELECT status, count(*) AS n, count(*) FILTER (WHERE refresh_failures > 0) AS failing "
         "FROM oauth_tokens GROUP BY status"
     )
@@ -415,11 +403,6 @@ async def connection_status(db: Queries, user_id: UUID) -> ConnectionStatus | No
     )
     if row is None:
         return None
-    cursors = await db.fetch(
-        "SELECT data_type, status, cursor_day, last_success_at, last_attempt_at, last_error, "
-        "documents_total FROM collection_cursors WHERE user_id = $1 ORDER BY data_type",
-        user_id,
-    )
     return ConnectionStatus(
         status=row["status"],
         scopes=list(row["scopes"]),
@@ -428,15 +411,5 @@ async def connection_status(db: Queries, user_id: UUID) -> ConnectionStatus | No
         connected_at=row["connected_at"],
         last_refreshed_at=row["last_refreshed_at"],
         last_error=row["last_error"],
-        data_types={
-            c["data_type"]: DataTypeStatus(
-                status=c["status"],
-                cursor_day=c["cursor_day"],
-                last_success_at=c["last_success_at"],
-                last_attempt_at=c["last_attempt_at"],
-                last_error=c["last_error"],
-                documents_total=c["documents_total"],
-            )
-            for c in cursors
-        },
+        data_types=await collection_cursors.cursor_statuses(db, user_id),
     )

@@ -1,6 +1,9 @@
 """The `collection_cursors` table: how far each (user, data type) got and which days are covered.
 The collector writes it (`record_success`, `record_failure`) and plans its windows from it
-(`load_cursors`, `uncovered`); the gateway's connection page reads it (`type_progress`).
+(`load_cursors`, `uncovered`); the gateway's connection page reads it (`type_progress`); the Oura
+connection retries refused types on reconnect and reports each type's health
+(`retry_not_granted`, `cursor_statuses`); the gateway's sync status metrics count them
+(`summary_by_type`, `count_by_status`).
 
 A cursor and its `covered` multirange move only after the broker acknowledged every record of
 the window; a failure records its reason and leaves both where they were."""
@@ -121,3 +124,67 @@ async def type_progress(
         )
         for r in rows
     ]
+
+
+async def retry_not_granted(conn: Queries, user_id: UUID) -> None:
+    """After the user connected again: a reconnection may grant scopes that were missing, so
+    the types refused for want of one are tried again (inside the caller's transaction)."""
+    await conn.execute(
+        "UPDATE collection_cursors SET status = 'ok' WHERE user_id = $1 AND status = 'not_granted'",
+        user_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CursorStatus:
+    status: str
+    cursor_day: date | None
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+    documents_total: int
+
+
+async def cursor_statuses(conn: Queries, user_id: UUID) -> dict[str, CursorStatus]:
+    """The user's collection health per data type, for the connection status."""
+    rows = await conn.fetch(
+        "SELECT data_type, status, cursor_day, last_success_at, last_attempt_at, last_error, "
+        "documents_total FROM collection_cursors WHERE user_id = $1 ORDER BY data_type",
+        user_id,
+    )
+    return {
+        r["data_type"]: CursorStatus(
+            status=r["status"],
+            cursor_day=r["cursor_day"],
+            last_success_at=r["last_success_at"],
+            last_attempt_at=r["last_attempt_at"],
+            last_error=r["last_error"],
+            documents_total=r["documents_total"],
+        )
+        for r in rows
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSummary:
+    oldest_success: float
+    """Unix time of the least recent last successful collection."""
+    stale: int
+    """Cursors whose last success is older than the staleness limit."""
+
+
+async def summary_by_type(conn: Queries, *, stale_after_s: float) -> dict[str, TypeSummary]:
+    """Per data type with a success so far: no user named, for the sync status metrics."""
+    rows = await conn.fetch(
+        "SELECT data_type, extract(epoch from min(last_success_at))::float8 AS oldest, "
+        "count(*) FILTER (WHERE last_success_at < now() - make_interval(secs => $1)) AS stale "
+        "FROM collection_cursors WHERE last_success_at IS NOT NULL GROUP BY data_type",
+        stale_after_s,
+    )
+    return {r["data_type"]: TypeSummary(r["oldest"], r["stale"]) for r in rows}
+
+
+async def count_by_status(conn: Queries) -> dict[str, int]:
+    """Cursors (user x data type) per status: ok | failed | not_granted."""
+    rows = await conn.fetch("SELECT status, count(*) AS n FROM collection_cursors GROUP BY status")
+    return {r["status"]: r["n"] for r in rows}
