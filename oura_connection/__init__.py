@@ -1,7 +1,8 @@
 """The Oura connection: what the collector and the gateway both need to talk to Oura on a user's
-behalf. Tokens encrypted at rest, the OAuth client, the tokens' lifecycle in PostgreSQL (every
-query on `oauth_tokens`), its settings (`oura_connection.settings`) and metrics
-(`oura_connection.metrics`).
+behalf. Tokens encrypted at rest, the OAuth client, the tokens' lifecycle in PostgreSQL (the
+queries on `oauth_tokens`, in `_store`; only the gateway's dashboard, one query for the whole
+page, reads a connection's status itself), its settings (`oura_connection.settings`) and
+metrics (`oura_connection.metrics`).
 
 Below both services: it imports only `schemas`. This module's names are the public API."""
 
