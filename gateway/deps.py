@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -22,6 +22,8 @@ from gateway.settings import GatewaySettings
 from oura_connection import OuraOAuthClient, TokenCipher
 from schemas.db import Pool
 from schemas.settings import KafkaSettings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -96,25 +98,21 @@ class Readiness:
     """(monotonic time it expires, the checks)"""
 
 
-async def get_reads(request: Request) -> Reads:
-    reads: Reads = request.app.state.reads
-    return reads
+class FromState(Generic[T]):
+    """A dependency handing out what the lifespan put at `app.state.<name>`."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    async def __call__(self, request: Request) -> T:
+        found: T = getattr(request.app.state, self._name)
+        return found
 
 
-async def get_exports(request: Request) -> Exports:
-    exports: Exports = request.app.state.exports
-    return exports
-
-
-async def get_webhooks(request: Request) -> Webhooks:
-    webhooks: Webhooks = request.app.state.webhooks
-    return webhooks
-
-
-async def get_readiness(request: Request) -> Readiness:
-    readiness: Readiness = request.app.state.readiness
-    return readiness
-
+get_reads = FromState[Reads]("reads")
+get_exports = FromState[Exports]("exports")
+get_webhooks = FromState[Webhooks]("webhooks")
+get_readiness = FromState[Readiness]("readiness")
 
 ReadsDep = Annotated[Reads, Depends(get_reads)]
 ExportsDep = Annotated[Exports, Depends(get_exports)]
