@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
+import asyncpg
 from prometheus_client.metrics import Histogram
 
 from gateway.errors import ApiError
@@ -68,7 +69,7 @@ class TimedConnection:
     """A pooled connection whose queries are timed under its label; everything else
     (`transaction()`, `copy_records_to_table()`, ...) is the connection's own."""
 
-    def __init__(self, connection: Any, label: str = OTHER) -> None:
+    def __init__(self, connection: asyncpg.Connection, label: str = OTHER) -> None:
         self.raw = connection
         self._histogram = _histogram(label)
 
@@ -135,7 +136,7 @@ class PoolExhausted(ApiError):
 
 
 class _Released:
-    def __init__(self, pool: Any, connection: Any) -> None:
+    def __init__(self, pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
         self._pool = pool
         self._connection = connection
 
@@ -152,7 +153,7 @@ class TimedPool:
     are the pool's own."""
 
     def __init__(
-        self, pool: Any, *, acquire_timeout_s: float | None = None, label: str = OTHER
+        self, pool: asyncpg.Pool, *, acquire_timeout_s: float | None = None, label: str = OTHER
     ) -> None:
         self.raw = pool
         self._acquire_timeout_s = acquire_timeout_s
@@ -170,7 +171,9 @@ class TimedPool:
         context = self.raw.acquire(timeout=timeout or self._acquire_timeout_s)
         return _Acquire(context, self._label)
 
-    def release(self, connection: Any, *, timeout: float | None = None) -> Awaitable[None]:
+    def release(
+        self, connection: TimedConnection | asyncpg.Connection, *, timeout: float | None = None
+    ) -> Awaitable[None]:
         raw = connection.raw if isinstance(connection, TimedConnection) else connection
         release: Awaitable[None] = self.raw.release(raw, timeout=timeout)
         return release
