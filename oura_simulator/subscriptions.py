@@ -12,30 +12,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
-
-EventType = Literal["create", "update", "delete"]
-OuraDataType = Literal[
-    "tag",
-    "enhanced_tag",
-    "workout",
-    "session",
-    "sleep",
-    "daily_sleep",
-    "daily_readiness",
-    "daily_activity",
-    "daily_spo2",
-    "sleep_time",
-    "rest_mode_period",
-    "ring_configuration",
-    "daily_stress",
-    "daily_cardiovascular_age",
-    "daily_resilience",
-    "vo2_max",
-    "meal",
-]
-OURA_DATA_TYPES: tuple[str, ...] = get_args(OuraDataType)
-"""Oura's ExtApiV2DataType (API 1.37): what a subscription may name."""
+from typing import Any
 
 
 class SlotTaken(Exception):

@@ -23,7 +23,8 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from oura_simulator.query import ApiError
 from oura_simulator.state import Simulator
-from oura_simulator.subscriptions import EventType, OuraDataType, SlotTaken, Subscription
+from oura_simulator.subscriptions import SlotTaken, Subscription
+from schemas.webhooks import EventType, OuraDataType
 
 log = logging.getLogger(__name__)
 PREFIX = "/v2/webhook/subscription"

@@ -9,14 +9,37 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from schemas.codec import Codec, default_codec
 from schemas.data_types import BY_NAME, DataType
 from schemas.records import InvalidRecord, schema_name
 
 WEBHOOK_FILE = "webhook_event"
-EVENT_TYPES = ("create", "update", "delete")
+EventType = Literal["create", "update", "delete"]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+OuraDataType = Literal[
+    "tag",
+    "enhanced_tag",
+    "workout",
+    "session",
+    "sleep",
+    "daily_sleep",
+    "daily_readiness",
+    "daily_activity",
+    "daily_spo2",
+    "sleep_time",
+    "rest_mode_period",
+    "ring_configuration",
+    "daily_stress",
+    "daily_cardiovascular_age",
+    "daily_resilience",
+    "vo2_max",
+    "meal",
+]
+OURA_DATA_TYPES: tuple[OuraDataType, ...] = get_args(OuraDataType)
+"""Oura's ExtApiV2DataType (API 1.37): what a webhook subscription may name, the simulator
+accepts and the collector subscribes to (where the platform collects the type)."""
 SignatureForm = Literal["raw", "compact"]
 
 

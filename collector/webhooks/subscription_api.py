@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from collector.settings import CollectorSettings
 
-EventType = Literal["create", "update", "delete"]
-EVENT_TYPES: tuple[EventType, ...] = ("create", "update", "delete")
 PATH = "/v2/webhook/subscription"
 
 

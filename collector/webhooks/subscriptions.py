@@ -15,37 +15,9 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import Gauge
 
 from collector.settings import CollectorSettings
-from collector.webhooks.subscription_api import (
-    EVENT_TYPES,
-    Subscription,
-    SubscriptionApi,
-    SubscriptionApiError,
-)
+from collector.webhooks.subscription_api import Subscription, SubscriptionApi, SubscriptionApiError
 from schemas.data_types import DATA_TYPES
-
-# Oura's webhook data types (ExtApiV2DataType, OURA_API_V2.md §4.1) that the platform collects:
-# heart rate and personal info have no webhooks, `tag` and `meal` are not collected.
-OURA_WEBHOOK_TYPES = frozenset(
-    {
-        "tag",
-        "enhanced_tag",
-        "workout",
-        "session",
-        "sleep",
-        "daily_sleep",
-        "daily_readiness",
-        "daily_activity",
-        "daily_spo2",
-        "sleep_time",
-        "rest_mode_period",
-        "ring_configuration",
-        "daily_stress",
-        "daily_cardiovascular_age",
-        "daily_resilience",
-        "vo2_max",
-        "meal",
-    }
-)
+from schemas.webhooks import EVENT_TYPES, OURA_DATA_TYPES
 
 EXPIRES_IN = Gauge(
     "collector_webhook_subscription_expiry_seconds",
@@ -70,7 +42,8 @@ Pair = tuple[str, str]
 def wanted_pairs(settings: CollectorSettings) -> list[Pair]:
     """(event type, data type) for every webhook data type whose scope the app asks for."""
     granted = set(settings.oura_scopes)
-    types = [t.name for t in DATA_TYPES if t.name in OURA_WEBHOOK_TYPES and t.scope in granted]
+    # Heart rate and personal info have no webhooks; `tag` and `meal` are not collected.
+    types = [t.name for t in DATA_TYPES if t.name in OURA_DATA_TYPES and t.scope in granted]
     return [(event, data_type) for data_type in types for event in EVENT_TYPES]
 
 
