@@ -17,17 +17,18 @@ from gateway.errors import ApiError
 from gateway.models import PasswordChange, UserCreate
 from gateway.oura_connect import read_connect_link
 from gateway.pages.render import (
-    csrf_refused,
+    answers,
+    checked_form,
     current_session,
-    form_of,
     page,
     redirect,
     services_of,
-    to_signin,
+    signed_in,
 )
 from gateway.repositories import users
 from gateway.routes.accounts import delete_me, register, verify_login
 from gateway.routes.sessions import change_password, end_sessions
+from gateway.security.browser import BrowserSession
 from gateway.web_session import end_session, start_session
 
 router = APIRouter(include_in_schema=False)
@@ -37,6 +38,22 @@ log = logging.getLogger("gateway.pages")
 def _problem(exc: ValidationError) -> str:
     first = exc.errors()[0]
     return f"{first['loc'][-1]}: {first['msg']}" if first.get("loc") else str(first["msg"])
+
+
+def _refused(
+    request: Request, template: str, session: BrowserSession | None, exc: ValidationError | ApiError
+) -> Response:
+    """The form again, saying what the API's rules refused (a malformed field: 422)."""
+    if isinstance(exc, ValidationError):
+        return page(request, template, session, status_code=422, error=_problem(exc))
+    return page(request, template, session, status_code=exc.status, error=exc.detail)
+
+
+def _signed_out(request: Request, title: str, text: str) -> Response:
+    """A last message once every session of the account has ended; this browser's too."""
+    response = page(request, "message.html", None, title=title, message=text)
+    end_session(response)
+    return response
 
 
 @router.get("/")
@@ -51,11 +68,10 @@ async def signup_form(request: Request) -> Response:
 
 
 @router.post("/signup")
+@answers
 async def signup(request: Request) -> Response:
     session = await current_session(request)
-    fields = await form_of(request, session)
-    if fields is None:
-        return csrf_refused(request, session)
+    fields = await checked_form(request, session)
     try:
         body = UserCreate(
             email=fields.get("email", ""),
@@ -63,10 +79,8 @@ async def signup(request: Request) -> Response:
             password=fields.get("password", ""),
         )
         await register(body, request, services_of(request))
-    except ValidationError as exc:
-        return page(request, "signup.html", session, status_code=422, error=_problem(exc))
-    except ApiError as exc:
-        return page(request, "signup.html", session, status_code=exc.status, error=exc.detail)
+    except (ValidationError, ApiError) as exc:
+        return _refused(request, "signup.html", session, exc)
     # The same answer whether or not the email was free (as the API's 202).
     return redirect("/signin?registered=1")
 
@@ -83,11 +97,10 @@ async def signin_form(request: Request) -> Response:
 
 
 @router.post("/signin")
+@answers
 async def signin(request: Request) -> Response:
     session = await current_session(request)
-    fields = await form_of(request, session)
-    if fields is None:
-        return csrf_refused(request, session)
+    fields = await checked_form(request, session)
     services = services_of(request)
     link = fields.get("for", "")
     try:
@@ -115,12 +128,10 @@ async def signin(request: Request) -> Response:
 
 
 @router.post("/signout")
+@answers
 async def signout(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
-    if await form_of(request, session) is None:
-        return csrf_refused(request, session)
+    session = await signed_in(request)
+    await checked_form(request, session)
     # Ends every session of the account, API tokens included: the API's logout does the same.
     await end_sessions(services_of(request), session.user_id)
     response = redirect("/signin")
@@ -129,59 +140,45 @@ async def signout(request: Request) -> Response:
 
 
 @router.get("/password")
+@answers
 async def password_form(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
+    session = await signed_in(request)
     return page(request, "password.html", session)
 
 
 @router.post("/password")
+@answers
 async def password(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
-    fields = await form_of(request, session)
-    if fields is None:
-        return csrf_refused(request, session)
+    session = await signed_in(request)
+    fields = await checked_form(request, session)
     try:
         body = PasswordChange(
             current_password=fields.get("current_password", ""),
             new_password=fields.get("new_password", ""),
         )
         await change_password(body, session.user_id, services_of(request))
-    except ValidationError as exc:
-        return page(request, "password.html", session, status_code=422, error=_problem(exc))
-    except ApiError as exc:
-        return page(request, "password.html", session, status_code=exc.status, error=exc.detail)
-    response = page(
+    except (ValidationError, ApiError) as exc:
+        return _refused(request, "password.html", session, exc)
+    return _signed_out(
         request,
-        "message.html",
-        None,
-        title="Password changed",
-        message="Every session has ended, here and in the API. Sign in with the new password.",
+        "Password changed",
+        "Every session has ended, here and in the API. Sign in with the new password.",
     )
-    end_session(response)
-    return response
 
 
 @router.get("/account/delete")
+@answers
 async def delete_form(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
+    session = await signed_in(request)
     user = await users.get_user(services_of(request).pool, session.user_id)
     return page(request, "delete.html", session, email=user.email if user else "")
 
 
 @router.post("/account/delete")
+@answers
 async def delete(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
-    fields = await form_of(request, session)
-    if fields is None:
-        return csrf_refused(request, session)
+    session = await signed_in(request)
+    fields = await checked_form(request, session)
     services = services_of(request)
     user = await users.get_user(services.pool, session.user_id)
     email = user.email if user else ""
@@ -200,16 +197,10 @@ async def delete(request: Request) -> Response:
         return page(
             request, "delete.html", session, status_code=exc.status, email=email, error=exc.detail
         )
-    response = page(
+    return _signed_out(
         request,
-        "message.html",
-        None,
-        title="Account deleted",
-        message=(
-            "Your account and every piece of your data are gone from the database, and Oura's"
-            " access is revoked; the copies in the event log are removed within 7 days. Your"
-            f" erasure receipt: {accepted.status_url}"
-        ),
+        "Account deleted",
+        "Your account and every piece of your data are gone from the database, and Oura's"
+        " access is revoked; the copies in the event log are removed within 7 days. Your"
+        f" erasure receipt: {accepted.status_url}",
     )
-    end_session(response)
-    return response

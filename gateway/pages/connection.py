@@ -13,13 +13,14 @@ from gateway.deps import get_exports
 from gateway.errors import ApiError
 from gateway.oura_connect import read_connect_link, start_connect
 from gateway.pages.render import (
-    csrf_refused,
+    answers,
+    checked_form,
     current_session,
-    form_of,
+    message,
     page,
     redirect,
     services_of,
-    to_signin,
+    signed_in,
 )
 from gateway.repositories import users
 from gateway.routes.export import export
@@ -33,10 +34,9 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/connection")
+@answers
 async def connection(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
+    session = await signed_in(request)
     services = services_of(request)
     user = await users.get_user(services.pool, session.user_id)
     current = await connection_status(services.pool, session.user_id)
@@ -84,24 +84,15 @@ def _with_waiting(
 
 
 @router.post("/connect")
+@answers
 async def connect(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
-    if await form_of(request, session) is None:
-        return csrf_refused(request, session)
+    session = await signed_in(request)
+    await checked_form(request, session)
     services = services_of(request)
     try:
         url, nonce = await start_connect(services, session.user_id)
     except ApiError as exc:
-        return page(
-            request,
-            "message.html",
-            session,
-            status_code=exc.status,
-            title="Cannot connect Oura",
-            message=exc.detail,
-        )
+        return message(request, session, "Cannot connect Oura", exc)
     response = redirect(url)
     set_connect_cookie(response, services.settings, nonce)
     return response
@@ -141,31 +132,21 @@ async def connect_link(request: Request) -> Response:
 
 
 @router.post("/disconnect")
+@answers
 async def disconnect_page(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
-    if await form_of(request, session) is None:
-        return csrf_refused(request, session)
+    session = await signed_in(request)
+    await checked_form(request, session)
     try:
         await disconnect(session.user_id, services_of(request))
     except ApiError as exc:
-        return page(
-            request,
-            "message.html",
-            session,
-            status_code=exc.status,
-            title="Cannot disconnect",
-            message=exc.detail,
-        )
+        return message(request, session, "Cannot disconnect", exc)
     return redirect("/connection")
 
 
 @router.get("/export.{fmt}")
+@answers
 async def download(request: Request, fmt: Literal["csv", "json"]) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
+    session = await signed_in(request)
     try:
         return await export(
             session.user_id,
@@ -176,11 +157,4 @@ async def download(request: Request, fmt: Literal["csv", "json"]) -> Response:
             end_date=None,
         )
     except ApiError as exc:
-        return page(
-            request,
-            "message.html",
-            session,
-            status_code=exc.status,
-            title="Export not available",
-            message=exc.detail,
-        )
+        return message(request, session, "Export not available", exc)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.pages.charts import Point, score_chart
-from gateway.pages.render import current_session, page, services_of, to_signin
+from gateway.pages.render import answers, page, services_of, signed_in
 from schemas.tables import trends as daily_trends
 
 router = APIRouter(include_in_schema=False)
@@ -24,10 +24,9 @@ SCORES = (
 
 
 @router.get("/data")
+@answers
 async def my_data(request: Request) -> Response:
-    session = await current_session(request)
-    if session is None:
-        return to_signin(request)
+    session = await signed_in(request)
     requested = request.query_params.get("days", "")
     days = int(requested) if requested in {str(p) for p in PERIODS} else PERIODS[0]
     end = datetime.now(UTC).date()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -11,10 +13,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from gateway.deps import Services
+from gateway.errors import ApiError
 from gateway.security.browser import BrowserSession
 from gateway.web_session import CSRF_FIELD, csrf_for, csrf_ok, session_of, set_csrf_cookie
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+P = ParamSpec("P")
 
 
 def services_of(request: Request) -> Services:
@@ -95,4 +99,52 @@ def csrf_refused(request: Request, session: BrowserSession | None) -> Response:
         title="Form expired",
         message="This form was not sent from this site's current page. Go back, reload and "
         "try again.",
+    )
+
+
+class Answered(Exception):
+    """A check's own answer in place of the page (sign in first, the form expired)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def answers(handler: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
+    """A page route whose checks (`signed_in`, `checked_form`) answer by raising `Answered`.
+    FastAPI reads the route's parameters through the wrapper."""
+
+    @functools.wraps(handler)
+    async def answered(*args: P.args, **kwargs: P.kwargs) -> Response:
+        try:
+            return await handler(*args, **kwargs)
+        except Answered as answer:
+            return answer.response
+
+    return answered
+
+
+async def signed_in(request: Request) -> BrowserSession:
+    """The browser's session; without one, the answer is the way to sign in."""
+    session = await current_session(request)
+    if session is None:
+        raise Answered(to_signin(request))
+    return session
+
+
+async def checked_form(request: Request, session: BrowserSession | None) -> dict[str, str]:
+    """The submitted form's fields; when its CSRF token is missing or wrong, the answer says the
+    form expired."""
+    fields = await form_of(request, session)
+    if fields is None:
+        raise Answered(csrf_refused(request, session))
+    return fields
+
+
+def message(
+    request: Request, session: BrowserSession | None, title: str, exc: ApiError
+) -> HTMLResponse:
+    """The API's refusal as a page: its status and its detail under the page's title."""
+    return page(
+        request, "message.html", session, status_code=exc.status, title=title, message=exc.detail
     )
