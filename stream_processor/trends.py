@@ -1,6 +1,6 @@
 """Daily trends: for the user-days a batch changed, recompute each affected metric's trend.
 
-Per metric and day (definitions in `storage.trends.METRICS`):
+Per metric and day (definitions in `schemas.tables.trends.METRICS`):
   value      the day's value (e.g. the main sleep's average HRV)
   mean_7d    mean of the non-null values of the 7 days ending on the day
   mean_28d   the same over 28 days
@@ -41,15 +41,9 @@ from typing import Any
 import asyncpg
 
 from schemas.tables import trends as daily_trends
-from schemas.tables.trends import TrendRow
+from schemas.tables.trends import METRICS, METRICS_BY_NAME, TrendRow, metrics_of
 from stream_processor.storage import trends as sql
-from stream_processor.storage.trends import (
-    BY_NAME,
-    EPOCH_ORDINAL,
-    METRICS,
-    Partial,
-    Series,
-)
+from stream_processor.storage.trends import EPOCH_ORDINAL, Partial, Series
 
 BASELINE_DAYS = 60
 MIN_BASELINE_VALUES = 14
@@ -153,7 +147,7 @@ def _series_trends(
     exactly what `sorted()` of the history in day order gives, and the means add the same
     values in the same order as filtering a slice of days does."""
     numbers, values = series
-    min_spread = BY_NAME[metric].min_spread
+    min_spread = METRICS_BY_NAME[metric].min_spread
     # A non-finite value (validation refuses them) orders arbitrarily: then each day re-sorts
     # its history in day order, exactly as the definition reads.
     finite = isfinite(sum(values))
@@ -250,7 +244,7 @@ async def recompute(conn: asyncpg.Connection, changed: Iterable[ChangedDay]) -> 
     targets = [
         (user_id, metric.name, lo, hi + timedelta(days=BASELINE_DAYS))
         for (user_id, table), (lo, hi) in ranges.items()
-        for metric in sql.metrics_of(table)
+        for metric in metrics_of(table)
     ]
     stored = await daily_trends.stored_trends(conn, targets)
     fresh = fresh_trends(targets, series, stored, partial)

@@ -1,81 +1,17 @@
 """SQL of the trend computation: reading metric values per user-day from the document tables,
-and the per-user locks. The `daily_trends` table's own SQL is in schemas.tables.trends.
-
-Metric definitions (which table, which SQL aggregate per day) live here because they are SQL;
-the arithmetic on them lives in `stream_processor.trends`."""
+and the per-user locks. The metrics (which table, which SQL aggregate per day) and the
+`daily_trends` table's own SQL are in schemas.tables.trends; the arithmetic on them is in
+`stream_processor.trends`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
 import asyncpg
 
-# The main sleep of a day: the longest period that was not deleted or rejected as rest.
-_MAIN_SLEEP = (
-    "(array_agg({col} ORDER BY time_in_bed DESC NULLS LAST, id) "
-    "FILTER (WHERE {col} IS NOT NULL AND coalesce(sleep_type, '') NOT IN ('deleted', 'rest')))[1]"
-)
-_COUNTED_SLEEP = "coalesce(sleep_type, '') NOT IN ('deleted', 'rest')"
-
-
-@dataclass(frozen=True, slots=True)
-class Metric:
-    name: str
-    table: str
-    aggregate: str
-    """SQL aggregate over the table's rows of one user-day."""
-    min_spread: float = 0.0
-    """Spread below which a difference is noise (units of the metric); keeps z finite."""
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("daily_sleep.score", "daily_sleep", "max(score)::float8", 1),
-    Metric("daily_readiness.score", "daily_readiness", "max(score)::float8", 1),
-    Metric("daily_activity.score", "daily_activity", "max(score)::float8", 1),
-    Metric("daily_activity.steps", "daily_activity", "max(steps)::float8", 100),
-    Metric("daily_activity.active_calories", "daily_activity", "max(active_calories)::float8", 10),
-    Metric(
-        "daily_readiness.temperature_deviation",
-        "daily_readiness",
-        "max(temperature_deviation)",
-        0.05,
-    ),
-    Metric(
-        "sleep.total_sleep_duration",
-        "sleep",
-        f"(sum(total_sleep_duration) FILTER (WHERE {_COUNTED_SLEEP}))::float8",
-        300,
-    ),
-    Metric("sleep.average_hrv", "sleep", _MAIN_SLEEP.format(col="average_hrv"), 1),
-    Metric(
-        "sleep.lowest_heart_rate",
-        "sleep",
-        f"(min(lowest_heart_rate) FILTER (WHERE {_COUNTED_SLEEP}))::float8",
-        1,
-    ),
-    Metric("sleep.average_heart_rate", "sleep", _MAIN_SLEEP.format(col="average_heart_rate"), 0.5),
-    Metric("sleep.efficiency", "sleep", _MAIN_SLEEP.format(col="efficiency") + "::float8", 1),
-    Metric("sleep.average_breath", "sleep", _MAIN_SLEEP.format(col="average_breath"), 0.1),
-    Metric("daily_spo2.spo2_average", "daily_spo2", "max(spo2_average)", 0.2),
-    Metric("daily_stress.stress_high", "daily_stress", "max(stress_high)::float8", 300),
-    Metric("daily_stress.recovery_high", "daily_stress", "max(recovery_high)::float8", 300),
-    Metric("heartrate.bpm_avg", "heartrate", "max(bpm_avg)", 0.5),
-    Metric("vo2_max.vo2_max", "vo2_max", "max(vo2_max)", 0.5),
-    Metric(
-        "daily_cardiovascular_age.vascular_age",
-        "daily_cardiovascular_age",
-        "max(vascular_age)::float8",
-        1,
-    ),
-)
-BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
-
-
-def metrics_of(table: str) -> list[Metric]:
-    return [m for m in METRICS if m.table == table]
+from schemas.tables.trends import metrics_of
 
 
 @cache

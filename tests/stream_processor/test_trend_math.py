@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from schemas.examples import example_document
 from schemas.records import canonical_form, document_key
 from schemas.tables import trends as daily_trends
-from schemas.tables.trends import TrendRow
+from schemas.tables.trends import METRICS, TrendRow, metrics_of
+from schemas.tables.trends import METRICS_BY_NAME as BY_NAME
 from stream_processor import trends
 from stream_processor.storage import trends as sql
 from stream_processor.storage.documents import to_row, upsert_documents
-from stream_processor.storage.trends import BY_NAME, METRICS
 from tests.stream_processor.helpers import make_users
 
 USER = "00000000-0000-4000-8000-000000000001"
@@ -123,7 +123,7 @@ class Reference:
 
     @staticmethod
     def values_sql(table: str) -> str:
-        aggregates = ", ".join(m.aggregate for m in sql.metrics_of(table))
+        aggregates = ", ".join(m.aggregate for m in metrics_of(table))
         return (
             f"SELECT r.user_id::text, r.day, {aggregates}\n"
             f"FROM {table} r\n"
@@ -139,7 +139,7 @@ class Reference:
         out: dict[tuple[str, str], Values] = {}
         rows = await conn.fetch(cls.values_sql(table), *([w[i] for w in windows] for i in range(3)))
         for row in rows:
-            for index, metric in enumerate(sql.metrics_of(table), start=2):
+            for index, metric in enumerate(metrics_of(table), start=2):
                 out.setdefault((row[0], metric.name), {})[row[1]] = row[index]
         return out
 
@@ -156,7 +156,7 @@ class Reference:
         targets = [
             (user_id, metric.name, lo, hi + timedelta(days=60))
             for (user_id, table), (lo, hi) in ranges.items()
-            for metric in sql.metrics_of(table)
+            for metric in metrics_of(table)
         ]
         return cls.fresh(targets, values, await daily_trends.stored_trends(conn, targets))
 
