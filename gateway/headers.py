@@ -7,7 +7,9 @@ machine's browser or a proxy would keep someone's health data). The interactive 
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from gateway.asgi import HttpMiddleware
 
 ALWAYS = [
     (b"x-content-type-options", b"nosniff"),
@@ -21,14 +23,8 @@ API_ONLY = [
 NO_STORE = (b"cache-control", b"no-store")
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class SecurityHeaders(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         api = str(scope.get("path", "")).startswith("/api")
 
         async def with_headers(message: Message) -> None:

@@ -23,7 +23,9 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from gateway.asgi import HttpMiddleware
 
 REQUESTS = Counter(
     "gateway_requests_total",
@@ -86,14 +88,8 @@ def serve_metrics(host: str, port: int) -> Any:
     return server
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class MetricsMiddleware(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 
