@@ -114,13 +114,26 @@ class Prepared:
 
 
 @dataclass(slots=True)
-class BatchResult:
-    consumed: int = 0
+class Outcomes:
+    """What became of records in PostgreSQL: counted per batch, summed per replay."""
+
     persisted: int = 0
     unchanged: int = 0
     dead_lettered: int = 0
     skipped: int = 0
     trends: int = 0
+
+    def add(self, other: Outcomes) -> None:
+        self.persisted += other.persisted
+        self.unchanged += other.unchanged
+        self.dead_lettered += other.dead_lettered
+        self.skipped += other.skipped
+        self.trends += other.trends
+
+
+@dataclass(slots=True)
+class BatchResult(Outcomes):
+    consumed: int = 0
     attempts: int = 0
     changed_days: set[tuple[str, str, str]] = field(default_factory=set)
 
@@ -370,7 +383,7 @@ class BatchProcessor:
             removed = BatchResult()
             await self._transaction(conn, [], [], removed, deletions=deletions)
             changed |= removed.changed_days
-            totals.trends += removed.trends
+            totals.add(removed)
         for item in valid:
             single = BatchResult()
             try:
@@ -383,10 +396,7 @@ class BatchProcessor:
                 refused.append(letter)
                 continue
             changed |= single.changed_days
-            totals.persisted += single.persisted
-            totals.unchanged += single.unchanged
-            totals.skipped += single.skipped
-            totals.trends += single.trends
+            totals.add(single)
         result.persisted, result.unchanged = totals.persisted, totals.unchanged
         result.skipped, result.trends, result.changed_days = totals.skipped, totals.trends, changed
         return refused

@@ -48,7 +48,7 @@ from schemas.data_types import BY_NAME, DATA_TYPES
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import RAW_PREFIX, raw_topic
 from stream_processor.kafka_io import KafkaPublisher
-from stream_processor.pipeline import BatchProcessor, BatchResult, Incoming, Prepared
+from stream_processor.pipeline import BatchProcessor, BatchResult, Incoming, Outcomes, Prepared
 from stream_processor.settings import ProcessorSettings
 from stream_processor.storage.pool import open_pool
 from stream_processor.writer import OrderedWriter
@@ -61,13 +61,8 @@ class ReplayError(Exception):
 
 
 @dataclass(slots=True)
-class ReplayStats:
+class ReplayStats(Outcomes):
     records: int = 0
-    persisted: int = 0
-    unchanged: int = 0
-    dead_lettered: int = 0
-    skipped: int = 0
-    trends: int = 0
     batches: int = 0
     seconds: float = 0.0
 
@@ -208,8 +203,7 @@ async def _seek(
 def _add(stats: ReplayStats, result: BatchResult) -> None:
     stats.records += result.consumed
     stats.batches += 1
-    for name in ("persisted", "unchanged", "dead_lettered", "skipped", "trends"):
-        setattr(stats, name, getattr(stats, name) + getattr(result, name))
+    stats.add(result)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
