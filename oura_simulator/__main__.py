@@ -25,7 +25,18 @@ def _env_redirect_uris() -> list[str]:
     return [uri] if uri else []
 
 
+def _seconds(
+    group: argparse._ActionsContainer,
+    flag: str,
+    dest: str,
+    default: float | None,
+    text: str | None = None,
+) -> None:
+    group.add_argument(flag, dest=dest, type=float, default=default, metavar="SECONDS", help=text)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
+    """Each option stores into the SimulatorConfig field it names (`dest`)."""
     defaults = SimulatorConfig()
     p = argparse.ArgumentParser(prog="python -m oura_simulator", description=__doc__)
     p.add_argument("--host", default=defaults.host)
@@ -48,29 +59,37 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
     )
     p.add_argument(
         "--redirect-uri",
+        dest="redirect_uris",
         action="append",
+        metavar="URI",
         default=[],
         help="a registered redirect URI (repeatable); default: $OURA_REDIRECT_URI",
     )
     p.add_argument("--page-size", type=int, default=defaults.page_size)
     p.add_argument("--heartrate-page-size", type=int, default=defaults.heartrate_page_size)
-    p.add_argument("--token-ttl", type=int, default=defaults.access_token_ttl_s)
-    p.add_argument("--rate-limit", type=int, default=defaults.rate_limit_requests)
-    p.add_argument("--rate-window", type=int, default=defaults.rate_limit_window_s)
+    p.add_argument(
+        "--token-ttl", dest="access_token_ttl_s", type=int, default=defaults.access_token_ttl_s
+    )
+    p.add_argument(
+        "--rate-limit", dest="rate_limit_requests", type=int, default=defaults.rate_limit_requests
+    )
+    p.add_argument(
+        "--rate-window", dest="rate_limit_window_s", type=int, default=defaults.rate_limit_window_s
+    )
     p.add_argument("--today", type=date.fromisoformat, default=None, help="fix today (YYYY-MM-DD)")
     p.add_argument("--history-days", type=int, default=defaults.history_days)
-    p.add_argument("--revision-every", type=float, default=None, metavar="SECONDS")
-    p.add_argument("--fault-latency", type=float, default=0.0, metavar="SECONDS")
-    p.add_argument("--fault-429", type=int, default=0, metavar="N")
-    p.add_argument("--fault-5xx", type=int, default=0, metavar="N")
-    p.add_argument("--fault-malformed", type=int, default=0, metavar="N")
+    _seconds(p, "--revision-every", "revision_every_s", None)
+    _seconds(p, "--fault-latency", "latency_s", 0.0)
+    p.add_argument("--fault-429", dest="rate_limit_burst", type=int, default=0, metavar="N")
+    p.add_argument("--fault-5xx", dest="server_error_burst", type=int, default=0, metavar="N")
+    p.add_argument("--fault-malformed", dest="malformed_pages", type=int, default=0, metavar="N")
     w = p.add_argument_group("webhooks")
-    w.add_argument(
+    _seconds(
+        w,
         "--sync-every",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="sync every user's ring this often (new documents and webhook events)",
+        "sync_every_s",
+        None,
+        "sync every user's ring this often (new documents and webhook events)",
     )
     w.add_argument(
         "--sync-types",
@@ -80,68 +99,44 @@ def parse_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
         help=f"what each timed sync changes, of {','.join(SYNC_TYPES)} "
         f"(default: {','.join(DEFAULT_SYNC_TYPES)})",
     )
-    w.add_argument(
+    _seconds(
+        w,
         "--webhook-ttl",
-        type=float,
-        default=defaults.webhook_subscription_ttl_s,
-        metavar="SECONDS",
-        help="subscription lifetime per create or renew (default: 7 days)",
+        "webhook_subscription_ttl_s",
+        defaults.webhook_subscription_ttl_s,
+        "subscription lifetime per create or renew (default: 7 days)",
     )
-    w.add_argument("--webhook-retries", type=int, default=defaults.webhook_max_retries)
     w.add_argument(
+        "--webhook-retries",
+        dest="webhook_max_retries",
+        type=int,
+        default=defaults.webhook_max_retries,
+    )
+    _seconds(
+        w,
         "--webhook-backoff",
-        type=float,
-        default=defaults.webhook_retry_base_s,
-        metavar="SECONDS",
-        help="wait before the first retry, doubled for each next one",
+        "webhook_retry_base_s",
+        defaults.webhook_retry_base_s,
+        "wait before the first retry, doubled for each next one",
     )
-    w.add_argument(
-        "--webhook-timeout", type=float, default=defaults.webhook_timeout_s, metavar="SECONDS"
-    )
-    w.add_argument(
+    _seconds(w, "--webhook-timeout", "webhook_timeout_s", defaults.webhook_timeout_s)
+    _seconds(
+        w,
         "--webhook-delay",
-        type=float,
-        default=defaults.webhook_delay_s,
-        metavar="SECONDS",
-        help="wait between an event and its first delivery (Oura: about 30 s)",
+        "webhook_delay_s",
+        defaults.webhook_delay_s,
+        "wait between an event and its first delivery (Oura: about 30 s)",
     )
-    w.add_argument("--webhook-drop", type=_probability, default=0.0, metavar="P")
-    w.add_argument("--webhook-duplicate", type=_probability, default=0.0, metavar="P")
+    for flag, dest in (
+        ("--webhook-drop", "webhook_drop_probability"),
+        ("--webhook-duplicate", "webhook_duplicate_probability"),
+    ):
+        w.add_argument(flag, dest=dest, type=_probability, default=0.0, metavar="P")
     p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
-    a = p.parse_args(argv)
-    configure_logging("simulator", a.log_level)
-    return SimulatorConfig(
-        host=a.host,
-        port=a.port,
-        seed=a.seed,
-        users=a.users,
-        quirks=a.quirks,
-        data_quirks=a.data_quirks,
-        client_id=a.client_id,
-        client_secret=a.client_secret,
-        redirect_uris=tuple(a.redirect_uri or _env_redirect_uris()),
-        access_token_ttl_s=a.token_ttl,
-        page_size=a.page_size,
-        heartrate_page_size=a.heartrate_page_size,
-        rate_limit_requests=a.rate_limit,
-        rate_limit_window_s=a.rate_window,
-        today=a.today,
-        history_days=a.history_days,
-        revision_every_s=a.revision_every,
-        latency_s=a.fault_latency,
-        rate_limit_burst=a.fault_429,
-        server_error_burst=a.fault_5xx,
-        malformed_pages=a.fault_malformed,
-        sync_every_s=a.sync_every,
-        sync_types=a.sync_types,
-        webhook_subscription_ttl_s=a.webhook_ttl,
-        webhook_max_retries=a.webhook_retries,
-        webhook_retry_base_s=a.webhook_backoff,
-        webhook_timeout_s=a.webhook_timeout,
-        webhook_delay_s=a.webhook_delay,
-        webhook_drop_probability=a.webhook_drop,
-        webhook_duplicate_probability=a.webhook_duplicate,
-    )
+    chosen = vars(p.parse_args(argv))
+    configure_logging("simulator", chosen.pop("log_level"))
+    chosen["redirect_uris"] = tuple(chosen["redirect_uris"] or _env_redirect_uris())
+    return SimulatorConfig(**chosen)
 
 
 def _sync_types(text: str) -> tuple[str, ...]:

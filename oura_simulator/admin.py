@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -140,11 +139,23 @@ def _known(sim: Simulator, login: str) -> str:
     return login
 
 
+_DELIVERY = (
+    "max_retries",
+    "retry_base_s",
+    "timeout_s",
+    "delay_s",
+    "drop_probability",
+    "duplicate_probability",
+)
+"""The delivery settings /_sim/webhooks shows and changes: SimulatorConfig's `webhook_<name>`,
+which the dispatcher reads at each delivery."""
+
+
 def _webhooks_json(sim: Simulator) -> dict[str, Any]:
     now = sim.clock.now()
     return {
         "settings": {
-            **asdict(sim.webhooks.settings),
+            **{name: getattr(sim.config, f"webhook_{name}") for name in _DELIVERY},
             "subscription_ttl_s": sim.subscriptions.ttl_s,
         },
         "subscriptions": [
@@ -316,12 +327,11 @@ def admin_router(sim: Simulator) -> APIRouter:
 
     @router.post("/webhooks")
     async def set_webhooks(body: WebhookSettingsIn) -> dict[str, Any]:
-        settings = sim.webhooks.settings
         for name, value in body.model_dump(exclude_none=True).items():
             if name == "subscription_ttl_s":
                 sim.subscriptions.ttl_s = value
             else:
-                setattr(settings, name, value)
+                setattr(sim.config, f"webhook_{name}", value)
         return _webhooks_json(sim)
 
     @router.get("/webhooks/deliveries")

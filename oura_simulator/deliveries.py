@@ -31,22 +31,12 @@ from typing import Any, Literal
 import httpx
 
 from oura_simulator.clock import Clock
+from oura_simulator.config import SimulatorConfig
 from oura_simulator.subscriptions import Subscription, Subscriptions
 from schemas.webhooks import sign
 
 log = logging.getLogger(__name__)
 Outcome = Literal["pending", "delivered", "failed", "cancelled", "abandoned", "dropped"]
-
-
-@dataclass(slots=True)
-class DeliverySettings:
-    max_retries: int = 10
-    retry_base_s: float = 3.5
-    timeout_s: float = 10.0
-    delay_s: float = 0.0
-    """Wait before the first attempt (Oura sends about 30 s after the phone syncs)."""
-    drop_probability: float = 0.0
-    duplicate_probability: float = 0.0
 
 
 @dataclass(slots=True)
@@ -67,21 +57,19 @@ class Delivery:
 class Dispatcher:
     def __init__(
         self,
-        settings: DeliverySettings,
+        config: SimulatorConfig,
         subscriptions: Subscriptions,
         secret_of: Callable[[str], str],
         clock: Clock,
-        *,
-        seed: int,
-        log_size: int = 10_000,
     ) -> None:
-        self.settings = settings
+        """Retries, timeouts, delay, faults and the log's size: the config's `webhook_*`."""
+        self.config = config
         self._subscriptions = subscriptions
         self._secret_of = secret_of
         self._clock = clock
-        self._random = random.Random(f"{seed}|webhooks")
+        self._random = random.Random(f"{config.seed}|webhooks")
         self._lock = threading.Lock()
-        self._log: deque[Delivery] = deque(maxlen=log_size)
+        self._log: deque[Delivery] = deque(maxlen=config.webhook_log_size)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._http: httpx.AsyncClient | None = None
@@ -158,8 +146,8 @@ class Dispatcher:
         queued = 0
         for subscription in targets:
             with self._lock:
-                dropped = self._random.random() < self.settings.drop_probability
-                twice = self._random.random() < self.settings.duplicate_probability
+                dropped = self._random.random() < self.config.webhook_drop_probability
+                twice = self._random.random() < self.config.webhook_duplicate_probability
             if dropped:
                 self._record(subscription, login, event, body, False, "dropped")
                 continue
@@ -197,13 +185,13 @@ class Dispatcher:
         return delivery
 
     async def _deliver(self, delivery: Delivery) -> None:
-        settings = self.settings
-        if settings.delay_s:
-            await asyncio.sleep(settings.delay_s)
+        config = self.config
+        if config.webhook_delay_s:
+            await asyncio.sleep(config.webhook_delay_s)
         body = delivery.body.encode()
-        for attempt in range(settings.max_retries + 1):
+        for attempt in range(config.webhook_max_retries + 1):
             if attempt:
-                await asyncio.sleep(settings.retry_base_s * 2 ** (attempt - 1))
+                await asyncio.sleep(config.webhook_retry_base_s * 2 ** (attempt - 1))
             subscription = self._subscriptions.exists(delivery.subscription_id)
             if subscription is None or not subscription.active(self._clock.now()):
                 reason = "subscription deleted" if subscription is None else "subscription expired"
@@ -217,7 +205,7 @@ class Dispatcher:
                 self._subscriptions.delete(subscription.id)
                 self._finish(delivery, "cancelled", "the receiver answered 410 Gone")
                 return
-        self._finish(delivery, "failed", f"no success after {settings.max_retries} retries")
+        self._finish(delivery, "failed", f"no success after {config.webhook_max_retries} retries")
 
     async def _attempt(
         self, delivery: Delivery, subscription: Subscription, body: bytes
@@ -237,7 +225,7 @@ class Dispatcher:
                 subscription.callback_url,
                 content=body,
                 headers=headers,
-                timeout=self.settings.timeout_s,
+                timeout=self.config.webhook_timeout_s,
             )
             status = response.status_code
         except httpx.TimeoutException:

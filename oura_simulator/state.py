@@ -17,7 +17,7 @@ from oura_simulator import builders
 from oura_simulator.clock import Clock
 from oura_simulator.config import SimulatorConfig
 from oura_simulator.data import Document, Generator, UserProfile, days, make_profile
-from oura_simulator.deliveries import DeliverySettings, Dispatcher
+from oura_simulator.deliveries import Dispatcher
 from oura_simulator.faults import Faults, SlidingWindow
 from oura_simulator.quirks import DataQuirks
 from oura_simulator.store import DocumentStore
@@ -49,21 +49,7 @@ class Simulator:
         self.edits = Edits()
         self.store = DocumentStore(self.generator, self.data_quirks, self.edits)
         self.subscriptions = Subscriptions(self.config.webhook_subscription_ttl_s)
-        self.webhooks = Dispatcher(
-            DeliverySettings(
-                max_retries=self.config.webhook_max_retries,
-                retry_base_s=self.config.webhook_retry_base_s,
-                timeout_s=self.config.webhook_timeout_s,
-                delay_s=self.config.webhook_delay_s,
-                drop_probability=self.config.webhook_drop_probability,
-                duplicate_probability=self.config.webhook_duplicate_probability,
-            ),
-            self.subscriptions,
-            self.client_secret,
-            self.clock,
-            seed=self.config.seed,
-            log_size=self.config.webhook_log_size,
-        )
+        self.webhooks = Dispatcher(self.config, self.subscriptions, self.client_secret, self.clock)
         self.faults = Faults()
         self.tokens = TokenStore(self.config.access_token_ttl_s, self.config.code_ttl_s)
         self.app_budget = SlidingWindow(
