@@ -185,11 +185,6 @@ class RegistrationAccepted(BaseModel):
     detail: str = REGISTRATION_DETAIL
 
 
-class AccountDeleted(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"deleted": True}]})
-    deleted: bool
-
-
 class AuthorizationUrl(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={

@@ -78,11 +78,3 @@ async def find_by_login(conn: Queries, login: str) -> User | None:
 async def set_password(conn: Queries, user_id: UUID, password_hash: str) -> None:
     conn = labelled(conn, "set_password")
     await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
-
-
-async def delete_user(conn: Queries, user_id: UUID) -> bool:
-    """Delete the account; every table referencing it cascades (tokens, cursors, states, trends
-    and each data type's rows)."""
-    conn = labelled(conn, "delete_user")
-    status = await conn.execute("DELETE FROM users WHERE id = $1", user_id)
-    return bool(status == "DELETE 1")
