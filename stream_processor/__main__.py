@@ -23,7 +23,7 @@ from schemas.settings import DatabaseSettings, KafkaSettings
 from stream_processor import replay as replay_module
 from stream_processor import topic_migration
 from stream_processor.settings import ProcessorSettings
-from stream_processor.storage.dead_letters import list_dead_letters
+from stream_processor.storage.dead_letters import DeadLetterRow, list_dead_letters
 
 log = logging.getLogger("stream_processor")
 
@@ -72,7 +72,7 @@ def _positive(text: str) -> int:
     return value
 
 
-async def _dead_letters(db: DatabaseSettings, user: str | None, limit: int) -> list[Any]:
+async def _dead_letters(db: DatabaseSettings, user: str | None, limit: int) -> list[DeadLetterRow]:
     conn = await asyncpg.connect(**db.asyncpg_kwargs())
     try:
         return await list_dead_letters(conn, user_id=user, limit=limit)
@@ -80,10 +80,11 @@ async def _dead_letters(db: DatabaseSettings, user: str | None, limit: int) -> l
         await conn.close()
 
 
-def _print_dead_letters(letters: list[Any], as_json: bool) -> None:
+def _print_dead_letters(letters: list[DeadLetterRow], as_json: bool) -> None:
     for letter in letters:
-        fields = asdict(letter)
-        fields["dead_lettered_at"] = letter.dead_lettered_at.isoformat()
+        fields: dict[str, Any] = letter._asdict()
+        moment = letter.dead_lettered_at
+        fields["dead_lettered_at"] = moment.isoformat() if moment else None
         if as_json:
             print(json.dumps(fields))  # noqa: T201 - the command's output
         else:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetterRow:
+class DeadLetterRow(NamedTuple):
     key: str
     user_id: str
     source_topic: str
@@ -25,55 +24,39 @@ class DeadLetterRow:
     data_type: str
     error_class: str
     reason: str
+    dead_lettered_at: datetime | None = None
+    """Set by the database when the row is written."""
+
+
+_WRITTEN = len(DeadLetterRow._fields) - 1
 
 
 async def record_dead_letters(conn: asyncpg.Connection, rows: Sequence[DeadLetterRow]) -> None:
     if not rows:
         return
+    columns = [list(column) for column in zip(*(r[:_WRITTEN] for r in rows), strict=True)]
     await conn.execute(
-        "INSERT INTO dead_letters (key, user_id, source_topic, source_partition, source_offset,"
-        " data_type, error_class, reason)\n"
+        f"INSERT INTO dead_letters ({', '.join(DeadLetterRow._fields[:_WRITTEN])})\n"
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int8[],"
         " $6::text[], $7::text[], $8::text[])\n"
         "ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING",
-        [r.key for r in rows],
-        [r.user_id for r in rows],
-        [r.source_topic for r in rows],
-        [r.source_partition for r in rows],
-        [r.source_offset for r in rows],
-        [r.data_type for r in rows],
-        [r.error_class for r in rows],
-        [r.reason for r in rows],
+        *columns,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ListedDeadLetter:
-    key: str
-    user_id: str
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    data_type: str
-    error_class: str
-    reason: str
-    dead_lettered_at: datetime
 
 
 async def list_dead_letters(
     conn: asyncpg.Connection, *, user_id: str | None = None, limit: int = 100
-) -> list[ListedDeadLetter]:
+) -> list[DeadLetterRow]:
     """The newest dead letters first, of one user or of all."""
     rows = await conn.fetch(
-        "SELECT key, user_id, source_topic, source_partition, source_offset, data_type,"
-        " error_class, reason, dead_lettered_at FROM dead_letters\n"
+        f"SELECT {', '.join(DeadLetterRow._fields)} FROM dead_letters\n"
         "WHERE $1::text IS NULL OR user_id = $1\n"
         "ORDER BY dead_lettered_at DESC, source_topic, source_partition, source_offset DESC\n"
         "LIMIT $2",
         user_id,
         limit,
     )
-    return [ListedDeadLetter(*r) for r in rows]
+    return [DeadLetterRow(*r) for r in rows]
 
 
 def subject_digest(user_id: str) -> bytes:

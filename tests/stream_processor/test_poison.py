@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 
 import asyncpg
@@ -18,6 +20,7 @@ from schemas.settings import KafkaSettings
 from schemas.topics import DLQ, raw_topic
 from stream_processor.dlq import header_map
 from tests.stream_processor.helpers import (
+    ROOT,
     Worker,
     committed_total,
     day,
@@ -43,8 +46,26 @@ def _datum(record_user: str, data_type: str, document: dict[str, object]) -> byt
     return default_codec().encode(schema_name(data_type), datum)
 
 
+def _dead_letters_cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_processor", "dead-letters", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    return result.stdout.decode()
+
+
 async def test_poison_records_go_to_the_dlq_with_their_reason(
-    topics: KafkaSettings, db: asyncpg.Pool, users: list[str], worker: Worker, group_id: str
+    topics: KafkaSettings,
+    db: asyncpg.Pool,
+    users: list[str],
+    worker: Worker,
+    group_id: str,
+    processor_env: dict[str, str],
 ) -> None:
     user = users[0]
     prefix = topics.topic_prefix
@@ -117,6 +138,15 @@ async def test_poison_records_go_to_the_dlq_with_their_reason(
         (m.key.decode(), header_map(m.headers)["source.topic"]) for m in letters
     )
     assert {r["user_id"] for r in recorded} == {user, "x"}
+    # Operators list them, one user's or all, without a Kafka client.
+    listed = _dead_letters_cli(processor_env, "--user", user, "--json")
+    mine = [json.loads(line) for line in listed.splitlines()]
+    assert sorted(d["key"] for d in mine) == sorted(
+        r["key"] for r in recorded if r["user_id"] == user
+    )
+    assert all(d["reason"] and d["error_class"] and d["dead_lettered_at"] for d in mine)
+    everyone = _dead_letters_cli(processor_env, "--limit", "2")
+    assert everyone.splitlines()[-1] == "2 dead letter(s)"
     classes = [h["error.class"] for h in reasons]
     assert classes[:2] == ["CorruptRecord", "UnknownSchema"]
     assert set(classes[2:]) <= {"ValidationError", "InvalidRecord"}
