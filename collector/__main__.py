@@ -153,8 +153,7 @@ def _rate_limiter(res: Resources) -> RateLimiter:
 
 
 @contextlib.asynccontextmanager
-async def _collector(res: Resources) -> AsyncIterator[Collector]:
-    kafka = KafkaSettings()
+async def _publisher(kafka: KafkaSettings) -> AsyncIterator[RawPublisher]:
     publisher = RawPublisher(kafka)
     try:
         await publisher.start()
@@ -162,14 +161,22 @@ async def _collector(res: Resources) -> AsyncIterator[Collector]:
         raise UsageError(
             f"cannot connect to Kafka at {kafka.bootstrap_servers}: {type(exc).__name__}: {exc}"
         ) from None
+    try:
+        yield publisher
+    finally:
+        await publisher.stop()
+
+
+@contextlib.asynccontextmanager
+async def _collector(res: Resources) -> AsyncIterator[Collector]:
     client = OuraClient(res.settings, limiter=_rate_limiter(res))
     oauth = OuraOAuthClient(res.settings)
     try:
-        yield Collector(res.settings, res.pool, client, publisher, oauth, res.cipher)
+        async with _publisher(KafkaSettings()) as publisher:
+            yield Collector(res.settings, res.pool, client, publisher, oauth, res.cipher)
     finally:
         await client.aclose()
         await oauth.aclose()
-        await publisher.stop()
 
 
 def _print_report(command: str, report: RunReport) -> None:
@@ -191,22 +198,14 @@ def _print_report(command: str, report: RunReport) -> None:
 async def _requeue(args: argparse.Namespace, only: list[DataType] | None) -> int:
     kafka = KafkaSettings()
     since = datetime.combine(args.since, time(0), UTC) if args.since else None
-    publisher = RawPublisher(kafka)
-    try:
-        await publisher.start()
-    except Exception as exc:  # aiokafka raises several unrelated types for "unreachable"
-        raise UsageError(
-            f"cannot connect to Kafka at {kafka.bootstrap_servers}: {type(exc).__name__}: {exc}"
-        ) from None
-    try:
-        report = await requeue_quarantine(
-            kafka, publisher, since=since, only={t.name for t in only or ()}
-        )
-    except PublishError as exc:
-        sys.stdout.write(f"requeue-quarantine: FAILED: {exc}\n")
-        return 1
-    finally:
-        await publisher.stop()
+    async with _publisher(kafka) as publisher:
+        try:
+            report = await requeue_quarantine(
+                kafka, publisher, since=since, only={t.name for t in only or ()}
+            )
+        except PublishError as exc:
+            sys.stdout.write(f"requeue-quarantine: FAILED: {exc}\n")
+            return 1
     sys.stdout.write(report.summary() + "\n")
     return 0
 

@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import TextIO
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from collector.collect import (
     granted_types,
     utc_today,
 )
+from collector.oura import split_range
 from schemas.data_types import DataType, QueryKind
 from schemas.tables import collection_cursors as cursors
 
@@ -83,17 +84,6 @@ class Progress:
                     "elapsed_s": round(elapsed, 1),
                 },
             )
-
-
-def split_range(first_day: date, last_day: date, days: int) -> list[tuple[date, date]]:
-    """[first_day, last_day] in consecutive inclusive chunks of at most `days` days."""
-    chunks: list[tuple[date, date]] = []
-    start = first_day
-    while start <= last_day:
-        end = min(last_day, start + timedelta(days=days - 1))
-        chunks.append((start, end))
-        start = end + timedelta(days=1)
-    return chunks
 
 
 def _chunk_days(collector: Collector, data_type: DataType) -> int:

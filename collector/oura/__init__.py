@@ -8,6 +8,7 @@ from collector.oura._client import (
     data_path,
     group_heartrate_by_day,
     retry_after_seconds,
+    split_range,
 )
 from collector.oura._errors import (
     DocumentNotFound,
@@ -32,4 +33,5 @@ __all__ = [
     "data_path",
     "group_heartrate_by_day",
     "retry_after_seconds",
+    "split_range",
 ]

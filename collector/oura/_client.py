@@ -36,6 +36,17 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _BY_UNIX = itemgetter("timestamp_unix")
 
 
+def split_range(first_day: date, last_day: date, days: int) -> list[tuple[date, date]]:
+    """[first_day, last_day] in consecutive inclusive chunks of at most `days` days."""
+    chunks: list[tuple[date, date]] = []
+    start = first_day
+    while start <= last_day:
+        end = min(last_day, start + timedelta(days=days - 1))
+        chunks.append((start, end))
+        start = end + timedelta(days=1)
+    return chunks
+
+
 class TokenSource(Protocol):
     """Where the client gets a user's bearer token, and a fresh one after a 401."""
 
@@ -121,13 +132,7 @@ class OuraClient:
     ) -> list[Document]:
         """One document per UTC day with samples, windows of COLLECTOR_HEARTRATE_WINDOW_DAYS
         fetched concurrently."""
-        span = self._settings.heartrate_window_days
-        windows: list[tuple[date, date]] = []
-        day = start
-        while day <= end:
-            last = min(end, day + timedelta(days=span - 1))
-            windows.append((day, last))
-            day = last + timedelta(days=1)
+        windows = split_range(start, end, self._settings.heartrate_window_days)
         parts = await asyncio.gather(
             *(self._heartrate_window(tokens, data_type, a, b) for a, b in windows)
         )
