@@ -137,6 +137,14 @@ class _Checker:
             wrong(f"{name}={value!r} is not a real calendar date")
             return None
 
+    def day_span(self, doc: dict[str, Any]) -> None:
+        """Optional `start_day` and `end_day`; when both are there, the end is not before the
+        start."""
+        end_day = self.day(doc, "end_day", required=False)
+        start_day = self.day(doc, "start_day", required=False)
+        if start_day and end_day and end_day < start_day:
+            self.problem("end_day", f"end_day {end_day} is before start_day {start_day}")
+
     def moment(self, doc: dict[str, Any], name: str, *, required: bool = True) -> datetime | None:
         value = doc.get(name)
         if value is None or value == "":
@@ -501,10 +509,7 @@ def _session(c: _Checker, doc: dict[str, Any]) -> None:
 def _enhanced_tag(c: _Checker, doc: dict[str, Any]) -> None:
     c.ordered(doc, "start_time", "end_time", strict=False)
     c.moment(doc, "start_time")
-    end_day = c.day(doc, "end_day", required=False)
-    start_day = c.day(doc, "start_day", required=False)
-    if start_day and end_day and end_day < start_day:
-        c.problem("end_day", f"end_day {end_day} is before start_day {start_day}")
+    c.day_span(doc)
 
 
 @_CHECK.of("sleep_time")
@@ -522,10 +527,7 @@ def _sleep_time(c: _Checker, doc: dict[str, Any]) -> None:
 @_CHECK.of("rest_mode_period")
 def _rest_mode_period(c: _Checker, doc: dict[str, Any]) -> None:
     c.ordered(doc, "start_time", "end_time", strict=False)
-    end_day = c.day(doc, "end_day", required=False)
-    start_day = c.day(doc, "start_day", required=False)
-    if start_day and end_day and end_day < start_day:
-        c.problem("end_day", f"end_day {end_day} is before start_day {start_day}")
+    c.day_span(doc)
 
 
 @_CHECK.of("ring_configuration")
