@@ -136,24 +136,16 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
+@dataclass(eq=False)
 class Collector:
     """Fetch → publish → acknowledge → advance, for one (user, data type, window) at a time."""
 
-    def __init__(
-        self,
-        settings: CollectorSettings,
-        pool: Pool,
-        client: OuraClient,
-        publisher: RawPublisher,
-        oauth: OuraOAuthClient,
-        cipher: TokenCipher,
-    ) -> None:
-        self.settings = settings
-        self.pool = pool
-        self.client = client
-        self.publisher = publisher
-        self.oauth = oauth
-        self.cipher = cipher
+    settings: CollectorSettings
+    pool: Pool
+    client: OuraClient
+    publisher: RawPublisher
+    oauth: OuraOAuthClient
+    cipher: TokenCipher
 
     def tokens_for(self, user_id: UUID) -> UserTokens:
         return UserTokens(self.pool, user_id, self.oauth, self.cipher)
