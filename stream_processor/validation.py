@@ -16,9 +16,10 @@ They come in two classes (the README lists the rules):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import repeat
 from operator import itemgetter
@@ -97,6 +98,15 @@ class _Checker:
         for name in names:
             self.number(doc, name, 0)
 
+    @contextlib.contextmanager
+    def inside(self, field: str) -> Iterator[None]:
+        """Problems found within an object field name their path (`contributors.sleep`)."""
+        outer, self.prefix = self.prefix, f"{self.prefix}{field}."
+        try:
+            yield
+        finally:
+            self.prefix = outer
+
     def contributors(
         self, doc: dict[str, Any], low: float = 1, field: str = "contributors"
     ) -> None:
@@ -106,13 +116,10 @@ class _Checker:
         if not isinstance(contributors, dict):
             self.problem(field, f"{field} is not an object")
             return
-        outer, self.prefix = self.prefix, f"{self.prefix}{field}."
-        try:
+        with self.inside(field):
             for name, value in contributors.items():
                 if value is not None:
                     self.number(contributors, name, low, 100)
-        finally:
-            self.prefix = outer
 
     def day(
         self, doc: dict[str, Any], name: str, *, required: bool = True, key: bool = False
@@ -224,11 +231,8 @@ class _Checker:
         if not isinstance(items, list):
             self.problem(name, f"{name}.items is not a list")
             return
-        outer, self.prefix = self.prefix, f"{self.prefix}{name}."
-        try:
+        with self.inside(name):
             start = self.moment(sample, "timestamp")
-        finally:
-            self.prefix = outer
         self._values(name, f"{name}.items", [v for v in items if v is not None], low, high)
         length = timedelta(seconds=interval * len(items))
         if span is not None and length > span + _SERIES_SLACK:
