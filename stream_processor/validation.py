@@ -107,14 +107,19 @@ class _Checker:
         finally:
             self.prefix = outer
 
+    def optional_object(self, doc: dict[str, Any], name: str, what: str) -> dict[str, Any] | None:
+        """The field's object; None when it is absent, or (a problem) when it is not an object."""
+        value = doc.get(name)
+        if value is not None and not isinstance(value, dict):
+            self.problem(name, f"{name} is not {what}")
+            return None
+        return value
+
     def contributors(
         self, doc: dict[str, Any], low: float = 1, field: str = "contributors"
     ) -> None:
-        contributors = doc.get(field)
+        contributors = self.optional_object(doc, field, "an object")
         if contributors is None:
-            return
-        if not isinstance(contributors, dict):
-            self.problem(field, f"{field} is not an object")
             return
         with self.inside(field):
             for name, value in contributors.items():
@@ -217,11 +222,8 @@ class _Checker:
     ) -> None:
         """A sample series: positive interval, items that are numbers or null, and a length that
         fits the period it describes (`within` start/end, or at most `span`)."""
-        sample = doc.get(name)
+        sample = self.optional_object(doc, name, "a sample series object")
         if sample is None:
-            return
-        if not isinstance(sample, dict):
-            self.problem(name, f"{name} is not a sample series object")
             return
         interval = sample.get("interval")
         items = sample.get("items")
