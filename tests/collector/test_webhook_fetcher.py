@@ -411,3 +411,73 @@ async def test_a_simulated_sync_reaches_the_database_without_a_scheduled_run(
             await eventually(stored, 120, "the synced documents stored")
     assert await db.fetchval("SELECT count(*) FROM collection_cursors") == 0, "no scheduled run"
     assert worker.alive(), worker.log()
+
+
+async def test_webhooks_oura_dropped_are_filled_by_the_next_scheduled_run_and_counted(
+    sim: SimulatorServer,
+    db: asyncpg.Pool,
+    db_settings: DatabaseSettings,
+    cipher: TokenCipher,
+    collector: Collector,
+    topics: KafkaSettings,
+    fetcher_settings: CollectorSettings,
+    worker: Worker,
+) -> None:
+    """Polling is the safety net: a sync whose webhook Oura drops is stored by the next
+    scheduled run, and that run counts it as a document no webhook announced."""
+    verification = "verify-" + uuid.uuid4().hex
+    gateway_settings = make_settings(
+        oura_client_id=sim.simulator.config.client_id,
+        oura_client_secret=sim.simulator.config.client_secret,
+        oura_webhook_verification_token=verification,
+    )
+    user_id = await connect(db, sim, LOGIN, cipher)
+    sessions = [BY_NAME["session"]]
+    await run_daily(collector, only=sessions)  # the history, polled before webhooks existed
+
+    async def stored(object_id: str) -> bool:
+        found = await db.fetchval(
+            "SELECT count(*) FROM session WHERE user_id = $1 AND id = $2", user_id, object_id
+        )
+        return bool(found == 1)
+
+    with LiveServer(create_app(gateway_settings, database=db_settings, kafka=topics)) as gateway:
+        subscribing = fetcher_settings.model_copy(
+            update={
+                "oura_webhook_callback_url": f"{gateway.url}/webhooks/oura",
+                "oura_webhook_verification_token": SecretStr(verification),
+            }
+        )
+        async with SubscriptionApi(subscribing) as api:
+            assert (await Subscriptions(api, subscribing).ensure()).failures == []
+        async with (
+            fetcher_running(collector, topics, fetcher_settings),
+            httpx.AsyncClient(base_url=sim.base_url) as admin,
+        ):
+
+            async def sync() -> str:
+                answer = await admin.post(
+                    "/_sim/sync", json={"users": [LOGIN], "data_types": ["session"]}
+                )
+                assert answer.status_code == 200, answer.text
+                [change] = answer.json()["changes"]
+                return str(change["object_id"])
+
+            delivered = await sync()
+            await eventually(lambda: stored(delivered), 120, "the announced session stored")
+
+            assert (await admin.post("/_sim/webhooks", json={"drop_probability": 1.0})).is_success
+            missed = await sync()
+
+            async def dropped() -> bool:
+                log = await admin.get("/_sim/webhooks/deliveries", params={"object_id": missed})
+                return [d["outcome"] for d in log.json()["data"]] == ["dropped"]
+
+            await eventually(dropped, 30, "Oura dropped the second sync's webhook")
+            assert not await stored(missed)
+
+    before = metric("collector_documents_unannounced_total", data_type="session")
+    await run_daily(collector, only=sessions)
+    await eventually(lambda: stored(missed), 120, "the scheduled run filled the gap")
+    assert metric("collector_documents_unannounced_total", data_type="session") == before + 1
+    assert worker.alive(), worker.log()
