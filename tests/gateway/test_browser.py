@@ -17,9 +17,10 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from schemas.settings import DatabaseSettings, KafkaSettings
@@ -103,6 +104,20 @@ def browser(downloads: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[webdri
         driver.quit()
 
 
+def _replaced(element: WebElement) -> bool:
+    """Whether the page holding `element` is gone. Chrome, caught mid-navigation, may answer
+    that the node belongs to no document instead of calling it stale: gone all the same."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
+
+
 class Pages:
     def __init__(self, driver: webdriver.Chrome, base: str, shots: Path) -> None:
         self.driver, self.base, self.shots = driver, base, shots
@@ -125,7 +140,7 @@ class Pages:
         """Click a button that loads another page, and wait until that page replaced this one."""
         current = self.driver.find_element(By.TAG_NAME, "html")
         self.click(element_id)
-        WebDriverWait(self.driver, 60).until(staleness_of(current))
+        WebDriverWait(self.driver, 60).until(lambda _: _replaced(current))
 
     def text(self, element_id: str) -> str:
         return str(self.driver.find_element(By.ID, element_id).text)
