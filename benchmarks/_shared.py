@@ -1,10 +1,16 @@
-"""What every benchmark needs: a freshly migrated database of its own, and a way to merge its
-figures into benchmarks/results.json without clobbering the others'."""
+"""What every benchmark needs: a freshly migrated database of its own, a way to merge its
+figures into benchmarks/results.json without clobbering the others', and the services it
+measures started as processes of their own."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +21,7 @@ from migrations import alembic_config
 from schemas.settings import DatabaseSettings
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+ROOT = RESULTS.parent.parent
 
 
 def merge_results(figures: dict[str, Any]) -> None:
@@ -36,3 +43,33 @@ async def recreate_database(base: DatabaseSettings, name: str) -> DatabaseSettin
     url = settings.dsn().replace("postgresql://", "postgresql+psycopg://", 1)
     await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
     return settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_module(
+    name: str, args: list[str], env: dict[str, str], logs: Path
+) -> subprocess.Popen[bytes]:
+    """`python -m <args>` in its own session (so `stop` reaches its children), logging to
+    `<logs>/<name>.log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=(logs / f"{name}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

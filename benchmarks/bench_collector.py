@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
-from _shared import merge_results, recreate_database  # noqa: E402
+from _shared import free_port, merge_results, recreate_database  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
 from collector.backfill import run_backfill  # noqa: E402
@@ -58,15 +57,9 @@ def _load_stack_env() -> None:
                 os.environ.setdefault(key.strip(), value.strip())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class SimulatorProcess:
     def __init__(self, *args: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._process = subprocess.Popen(
             [

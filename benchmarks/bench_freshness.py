@@ -16,10 +16,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -31,7 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from _shared import merge_results, recreate_database  # noqa: E402
+from _shared import (  # noqa: E402
+    free_port,
+    merge_results,
+    recreate_database,
+    start_module,
+    stop,
+)
 from cryptography.fernet import Fernet  # noqa: E402
 
 from collector.publisher import RawPublisher  # noqa: E402
@@ -41,32 +44,6 @@ from schemas.topics import delete_topics, ensure_topics, registry  # noqa: E402
 
 BENCH_DB = "myhealth_bench_freshness"
 FIRST_DAY = date(2020, 1, 1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=(logs / f"{name}.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 async def _register(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
@@ -127,7 +104,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     prefix = f"fresh{uuid.uuid4().hex[:6]}."
     kafka = KafkaSettings().model_copy(update={"topic_prefix": prefix})
     await ensure_topics(kafka, registry(prefix))
-    ports = {"gateway": _free_port(), "processor": _free_port()}
+    ports = {"gateway": free_port(), "processor": free_port()}
     env = {
         **os.environ,
         "ENVIRONMENT": "development",
@@ -145,8 +122,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs = ROOT / "benchmarks" / "out"
     logs.mkdir(parents=True, exist_ok=True)
     procs = [
-        _start("freshness-processor", ["stream_processor", "worker"], env, logs),
-        _start("freshness-gateway", ["gateway"], env, logs),
+        start_module("freshness-processor", ["stream_processor", "worker"], env, logs),
+        start_module("freshness-gateway", ["gateway"], env, logs),
     ]
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     try:
@@ -163,7 +140,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         latencies = await _measure(args, kafka, gateway)
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
         await delete_topics(kafka, [s.name for s in registry(prefix)])
     latencies.sort()
     p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]

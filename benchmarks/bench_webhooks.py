@@ -24,8 +24,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,7 +38,14 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
-from _shared import RESULTS, merge_results, recreate_database  # noqa: E402
+from _shared import (  # noqa: E402
+    RESULTS,
+    free_port,
+    merge_results,
+    recreate_database,
+    start_module,
+    stop,
+)
 from cryptography.fernet import Fernet  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
@@ -57,32 +62,6 @@ GOAL_P95_MS = 1500.0
 PASSWORD = "webhook-bench-" + secrets.token_urlsafe(12)
 CLIENT_ID, CLIENT_SECRET = "simulator-client", "simulator-secret"
 LOGS = ROOT / "benchmarks" / "out"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=(LOGS / f"webhooks-{name}.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 async def _wait_http(url: str, procs: dict[str, subprocess.Popen[bytes]], limit_s: float) -> None:
@@ -106,8 +85,8 @@ class Platform:
 
     def __init__(self, db: DatabaseSettings, kafka: KafkaSettings) -> None:
         self.db, self.kafka = db, kafka
-        self.sim = f"http://127.0.0.1:{_free_port()}"
-        self.gateway = f"http://127.0.0.1:{_free_port()}"
+        self.sim = f"http://127.0.0.1:{free_port()}"
+        self.gateway = f"http://127.0.0.1:{free_port()}"
         self.key = Fernet.generate_key().decode()
         self.verification = secrets.token_urlsafe(24)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -145,13 +124,14 @@ class Platform:
     async def start(self, users: int) -> None:
         env = self.env()
         sim_port, gw_port = self.sim.rsplit(":", 1)[1], self.gateway.rsplit(":", 1)[1]
-        self.procs["simulator"] = _start(
-            "simulator",
+        self.procs["simulator"] = start_module(
+            "webhooks-simulator",
             ["oura_simulator", "--port", sim_port, "--users", str(users)],
             env | {"OURA_REDIRECT_URI": f"{self.gateway}/api/callback"},
+            LOGS,
         )
-        self.procs["gateway"] = _start(
-            "gateway",
+        self.procs["gateway"] = start_module(
+            "webhooks-gateway",
             ["gateway"],
             env
             | {
@@ -161,31 +141,34 @@ class Platform:
                 # Every benchmark user signs in from this one address.
                 "GATEWAY_LOGIN_BUDGET_ADDRESS": "100000",
             },
+            LOGS,
         )
-        self.procs["processor"] = _start(
-            "processor",
+        self.procs["processor"] = start_module(
+            "webhooks-processor",
             ["stream_processor", "worker"],
             env
             | {
                 "PROCESSOR_GROUP_ID": f"bench-processor-{self.kafka.topic_prefix}",
-                "PROCESSOR_METRICS_PORT": str(_free_port()),
+                "PROCESSOR_METRICS_PORT": str(free_port()),
             },
+            LOGS,
         )
-        self.procs["fetcher"] = _start(
-            "fetcher",
+        self.procs["fetcher"] = start_module(
+            "webhooks-fetcher",
             ["collector", "webhooks"],
             env
             | {
                 "COLLECTOR_METRICS_PORT": "0",
                 "COLLECTOR_WEBHOOK_GROUP_ID": f"bench-fetcher-{self.kafka.topic_prefix}",
             },
+            LOGS,
         )
         await _wait_http(f"{self.sim}/_sim/stats", self.procs, 60)
         await _wait_http(f"{self.gateway}/ready", self.procs, 60)
 
     def stop(self) -> None:
         for proc in self.procs.values():
-            _stop(proc)
+            stop(proc)
 
 
 async def _connect(platform: Platform, pool: asyncpg.Pool, count: int) -> dict[str, str]:
