@@ -46,13 +46,20 @@ def settings() -> GatewaySettings:
 
 
 @pytest.fixture
+def gateway_kafka(kafka_settings: KafkaSettings) -> KafkaSettings:
+    """The Kafka settings the app runs with; a module whose tests read what the gateway
+    publishes overrides it with the test's own `topics`."""
+    return kafka_settings
+
+
+@pytest.fixture
 async def app(
     db: asyncpg.Pool,
     db_settings: DatabaseSettings,
-    kafka_settings: KafkaSettings,
+    gateway_kafka: KafkaSettings,
     settings: GatewaySettings,
 ) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, database=db_settings, kafka=kafka_settings)
+    application = create_app(settings, database=db_settings, kafka=gateway_kafka)
     async with application.router.lifespan_context(application):
         yield application
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.erasure import Eraser
@@ -64,16 +62,9 @@ async def rows_of(db: asyncpg.Pool, user_id: uuid.UUID) -> dict[str, int]:
 
 
 @pytest.fixture
-async def app(
-    db: asyncpg.Pool,
-    db_settings: DatabaseSettings,
-    topics: KafkaSettings,
-    settings: GatewaySettings,
-) -> AsyncIterator[FastAPI]:
+def gateway_kafka(topics: KafkaSettings) -> KafkaSettings:
     """The gateway on this test's own topics."""
-    application = create_app(settings, database=db_settings, kafka=topics)
-    async with application.router.lifespan_context(application):
-        yield application
+    return topics
 
 
 async def produce(settings: KafkaSettings, records: list[tuple[str, bytes, bytes | None]]) -> None:

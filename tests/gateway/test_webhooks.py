@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -37,15 +35,9 @@ def settings() -> GatewaySettings:
 
 
 @pytest.fixture
-async def app(
-    db: asyncpg.Pool,
-    db_settings: DatabaseSettings,
-    topics: KafkaSettings,
-    settings: GatewaySettings,
-) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, database=db_settings, kafka=topics)
-    async with application.router.lifespan_context(application):
-        yield application
+def gateway_kafka(topics: KafkaSettings) -> KafkaSettings:
+    """The gateway on this test's own topics."""
+    return topics
 
 
 async def connected(db: asyncpg.Pool, settings: GatewaySettings, oura_user_id: str) -> str:
