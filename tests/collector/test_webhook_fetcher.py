@@ -79,6 +79,33 @@ async def fetcher_running(
         await asyncio.wait_for(task, 30)
 
 
+@contextlib.asynccontextmanager
+async def subscribed_gateway(
+    sim: SimulatorServer,
+    db_settings: DatabaseSettings,
+    topics: KafkaSettings,
+    fetcher_settings: CollectorSettings,
+) -> AsyncIterator[LiveServer]:
+    """A gateway receiving the simulator's webhooks, subscribed to every granted type through
+    `subscriptions ensure` (Oura's handshake included)."""
+    verification = "verify-" + uuid.uuid4().hex
+    gateway_settings = make_settings(
+        oura_client_id=sim.simulator.config.client_id,
+        oura_client_secret=sim.simulator.config.client_secret,
+        oura_webhook_verification_token=verification,
+    )
+    with LiveServer(create_app(gateway_settings, database=db_settings, kafka=topics)) as gateway:
+        subscribing = fetcher_settings.model_copy(
+            update={
+                "oura_webhook_callback_url": f"{gateway.url}/webhooks/oura",
+                "oura_webhook_verification_token": SecretStr(verification),
+            }
+        )
+        async with SubscriptionApi(subscribing) as api:
+            assert (await Subscriptions(api, subscribing).ensure()).failures == []
+        yield gateway
+
+
 async def wait_handled(
     topics: KafkaSettings, group: str, events: int, task_check: Any = None
 ) -> None:
@@ -371,44 +398,32 @@ async def test_a_simulated_sync_reaches_the_database_without_a_scheduled_run(
     """Oura's whole loop: subscriptions made through the gateway's handshake, the ring syncs,
     the simulator posts signed events to the gateway, the fetcher fetches, the processor
     stores; no collector run."""
-    verification = "verify-" + uuid.uuid4().hex
-    gateway_settings = make_settings(
-        oura_client_id=sim.simulator.config.client_id,
-        oura_client_secret=sim.simulator.config.client_secret,
-        oura_webhook_verification_token=verification,
-    )
     user_id = await connect(db, sim, LOGIN, cipher)
-    with LiveServer(create_app(gateway_settings, database=db_settings, kafka=topics)) as gateway:
-        subscribing = fetcher_settings.model_copy(
-            update={
-                "oura_webhook_callback_url": f"{gateway.url}/webhooks/oura",
-                "oura_webhook_verification_token": SecretStr(verification),
-            }
-        )
-        async with SubscriptionApi(subscribing) as api:
-            assert (await Subscriptions(api, subscribing).ensure()).failures == []
-        async with fetcher_running(collector, topics, fetcher_settings):
-            async with httpx.AsyncClient(base_url=sim.base_url) as admin:
-                synced = await admin.post(
-                    "/_sim/sync", json={"users": [LOGIN], "data_types": ["session", "daily_sleep"]}
+    async with (
+        subscribed_gateway(sim, db_settings, topics, fetcher_settings),
+        fetcher_running(collector, topics, fetcher_settings),
+    ):
+        async with httpx.AsyncClient(base_url=sim.base_url) as admin:
+            synced = await admin.post(
+                "/_sim/sync", json={"users": [LOGIN], "data_types": ["session", "daily_sleep"]}
+            )
+        assert synced.status_code == 200, synced.text
+        changes = synced.json()["changes"]
+        assert {c["data_type"] for c in changes} == {"session", "daily_sleep"}
+
+        async def stored() -> bool:
+            for change in changes:
+                table = change["data_type"]
+                found = await db.fetchval(
+                    f"SELECT count(*) FROM {table} WHERE user_id = $1 AND id = $2",
+                    user_id,
+                    change["object_id"],
                 )
-            assert synced.status_code == 200, synced.text
-            changes = synced.json()["changes"]
-            assert {c["data_type"] for c in changes} == {"session", "daily_sleep"}
+                if found != 1:
+                    return False
+            return True
 
-            async def stored() -> bool:
-                for change in changes:
-                    table = change["data_type"]
-                    found = await db.fetchval(
-                        f"SELECT count(*) FROM {table} WHERE user_id = $1 AND id = $2",
-                        user_id,
-                        change["object_id"],
-                    )
-                    if found != 1:
-                        return False
-                return True
-
-            await eventually(stored, 120, "the synced documents stored")
+        await eventually(stored, 120, "the synced documents stored")
     assert await db.fetchval("SELECT count(*) FROM collection_cursors") == 0, "no scheduled run"
     assert worker.alive(), worker.log()
 
@@ -425,12 +440,6 @@ async def test_webhooks_oura_dropped_are_filled_by_the_next_scheduled_run_and_co
 ) -> None:
     """Polling is the safety net: a sync whose webhook Oura drops is stored by the next
     scheduled run, and that run counts it as a document no webhook announced."""
-    verification = "verify-" + uuid.uuid4().hex
-    gateway_settings = make_settings(
-        oura_client_id=sim.simulator.config.client_id,
-        oura_client_secret=sim.simulator.config.client_secret,
-        oura_webhook_verification_token=verification,
-    )
     user_id = await connect(db, sim, LOGIN, cipher)
     sessions = [BY_NAME["session"]]
     await run_daily(collector, only=sessions)  # the history, polled before webhooks existed
@@ -441,40 +450,32 @@ async def test_webhooks_oura_dropped_are_filled_by_the_next_scheduled_run_and_co
         )
         return bool(found == 1)
 
-    with LiveServer(create_app(gateway_settings, database=db_settings, kafka=topics)) as gateway:
-        subscribing = fetcher_settings.model_copy(
-            update={
-                "oura_webhook_callback_url": f"{gateway.url}/webhooks/oura",
-                "oura_webhook_verification_token": SecretStr(verification),
-            }
-        )
-        async with SubscriptionApi(subscribing) as api:
-            assert (await Subscriptions(api, subscribing).ensure()).failures == []
-        async with (
-            fetcher_running(collector, topics, fetcher_settings),
-            httpx.AsyncClient(base_url=sim.base_url) as admin,
-        ):
+    async with (
+        subscribed_gateway(sim, db_settings, topics, fetcher_settings),
+        fetcher_running(collector, topics, fetcher_settings),
+        httpx.AsyncClient(base_url=sim.base_url) as admin,
+    ):
 
-            async def sync() -> str:
-                answer = await admin.post(
-                    "/_sim/sync", json={"users": [LOGIN], "data_types": ["session"]}
-                )
-                assert answer.status_code == 200, answer.text
-                [change] = answer.json()["changes"]
-                return str(change["object_id"])
+        async def sync() -> str:
+            answer = await admin.post(
+                "/_sim/sync", json={"users": [LOGIN], "data_types": ["session"]}
+            )
+            assert answer.status_code == 200, answer.text
+            [change] = answer.json()["changes"]
+            return str(change["object_id"])
 
-            delivered = await sync()
-            await eventually(lambda: stored(delivered), 120, "the announced session stored")
+        delivered = await sync()
+        await eventually(lambda: stored(delivered), 120, "the announced session stored")
 
-            assert (await admin.post("/_sim/webhooks", json={"drop_probability": 1.0})).is_success
-            missed = await sync()
+        assert (await admin.post("/_sim/webhooks", json={"drop_probability": 1.0})).is_success
+        missed = await sync()
 
-            async def dropped() -> bool:
-                log = await admin.get("/_sim/webhooks/deliveries", params={"object_id": missed})
-                return [d["outcome"] for d in log.json()["data"]] == ["dropped"]
+        async def dropped() -> bool:
+            log = await admin.get("/_sim/webhooks/deliveries", params={"object_id": missed})
+            return [d["outcome"] for d in log.json()["data"]] == ["dropped"]
 
-            await eventually(dropped, 30, "Oura dropped the second sync's webhook")
-            assert not await stored(missed)
+        await eventually(dropped, 30, "Oura dropped the second sync's webhook")
+        assert not await stored(missed)
 
     before = metric("collector_documents_unannounced_total", data_type="session")
     await run_daily(collector, only=sessions)
