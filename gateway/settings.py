@@ -6,10 +6,11 @@ exactly; knobs only the gateway has are `GATEWAY_*`."""
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from oura_connection.settings import OuraOAuthSettings
 from schemas.secret_strength import is_placeholder, weakness
+from schemas.settings import Port, service_settings
 
 # Only ever accepted in development: anyone can read it here.
 DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"
@@ -18,143 +19,99 @@ DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"
 class GatewaySettings(OuraOAuthSettings):
     """Everything `python -m gateway` reads from the environment."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = service_settings("GATEWAY_")
 
     log_level: str = "INFO"
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
     token_encryption_keys: SecretStr = SecretStr("")
     oura_redirect_uri: str = "http://127.0.0.1:8080/api/callback"
 
-    gateway_host: str = Field(default="0.0.0.0", validation_alias="GATEWAY_HOST")
-    gateway_port: int = Field(default=8080, ge=0, le=65535, validation_alias="GATEWAY_PORT")
-    gateway_workers: int = Field(default=1, ge=1, le=64, validation_alias="GATEWAY_WORKERS")
-    metrics_port: int = Field(default=9100, ge=0, le=65535, validation_alias="GATEWAY_METRICS_PORT")
+    gateway_host: str = "0.0.0.0"
+    gateway_port: Port = 8080
+    gateway_workers: int = Field(default=1, ge=1, le=64)
+    metrics_port: Port = 9100
     """Prometheus metrics on their own port (never on the API port the ingress exposes)."""
-    sync_status_interval_s: float = Field(
-        default=60.0, gt=0, validation_alias="GATEWAY_SYNC_STATUS_INTERVAL_S"
-    )
-    access_log: bool = Field(default=False, validation_alias="GATEWAY_ACCESS_LOG")
+    sync_status_interval_s: PositiveFloat = 60.0
+    access_log: bool = False
     """One log line per request; query strings are scrubbed of OAuth codes, states, tokens and
     emails, but the lines still say who asked for what, so they are off unless asked for."""
 
-    jwt_ttl_s: int = Field(default=900, ge=60, validation_alias="JWT_TTL_S")
+    jwt_ttl_s: int = Field(default=900, ge=60)
     """Access tokens are short-lived; a refresh token (GATEWAY_REFRESH_TTL_S) renews them."""
-    refresh_ttl_s: int = Field(default=30 * 86400, ge=300, validation_alias="GATEWAY_REFRESH_TTL_S")
-    bcrypt_rounds: int = Field(default=12, ge=12, le=16, validation_alias="GATEWAY_BCRYPT_ROUNDS")
-    oauth_state_ttl_s: int = Field(default=600, ge=30, validation_alias="GATEWAY_OAUTH_STATE_TTL_S")
-    post_connect_redirect: str | None = Field(
-        default=None, validation_alias="GATEWAY_POST_CONNECT_REDIRECT"
-    )
-    oura_pkce: bool = Field(default=True, validation_alias="OURA_PKCE")
+    refresh_ttl_s: int = Field(default=30 * 86400, ge=300)
+    bcrypt_rounds: int = Field(default=12, ge=12, le=16)
+    oauth_state_ttl_s: int = Field(default=600, ge=30)
+    post_connect_redirect: str | None = None
+    oura_pkce: bool = True
     """PKCE (S256) on the authorization request and the code exchange. Oura's documentation
     does not say whether its endpoints check it; turn it off if its token endpoint refuses the
     `code_verifier` field."""
-    web_session_ttl_s: int = Field(
-        default=8 * 3600, ge=300, validation_alias="GATEWAY_WEB_SESSION_TTL_S"
-    )
+    web_session_ttl_s: int = Field(default=8 * 3600, ge=300)
     """How long a browser stays signed in; signing out, the API's logout and a password change
     end it sooner."""
-    grafana_url: str | None = Field(default=None, validation_alias="GRAFANA_URL")
+    grafana_url: str | None = None
     """The pages link to the dashboards when set."""
-    backfill_on_connect: bool = Field(default=False, validation_alias="GATEWAY_BACKFILL_ON_CONNECT")
-    backfill_days: int = Field(default=90, ge=1, validation_alias="GATEWAY_BACKFILL_DAYS")
+    backfill_on_connect: bool = False
+    backfill_days: PositiveInt = 90
 
-    login_window_s: int = Field(default=900, ge=1, validation_alias="GATEWAY_LOGIN_WINDOW_S")
+    login_window_s: PositiveInt = 900
     """Failures of a pair are forgotten this long after its last one; the login budget of an
     address is counted over windows this long."""
-    login_free_failures: int = Field(
-        default=3, ge=0, validation_alias="GATEWAY_LOGIN_FREE_FAILURES"
-    )
-    login_delay_base_s: float = Field(
-        default=1.0, gt=0, validation_alias="GATEWAY_LOGIN_DELAY_BASE_S"
-    )
-    login_delay_cap_s: float = Field(
-        default=300.0, gt=0, validation_alias="GATEWAY_LOGIN_DELAY_CAP_S"
-    )
-    login_budget_address: int = Field(
-        default=100, ge=1, validation_alias="GATEWAY_LOGIN_BUDGET_ADDRESS"
-    )
-    register_budget_address: int = Field(
-        default=10, ge=1, validation_alias="GATEWAY_REGISTER_BUDGET_ADDRESS"
-    )
-    register_window_s: int = Field(default=3600, ge=1, validation_alias="GATEWAY_REGISTER_WINDOW_S")
-    password_min_score: int = Field(
-        default=3, ge=0, le=4, validation_alias="GATEWAY_PASSWORD_MIN_SCORE"
-    )
+    login_free_failures: NonNegativeInt = 3
+    login_delay_base_s: PositiveFloat = 1.0
+    login_delay_cap_s: PositiveFloat = 300.0
+    login_budget_address: PositiveInt = 100
+    register_budget_address: PositiveInt = 10
+    register_window_s: PositiveInt = 3600
+    password_min_score: int = Field(default=3, ge=0, le=4)
     """zxcvbn's 0-4 strength score a new password needs (3: safely unguessable online)."""
-    hash_concurrency: int = Field(
-        default=2, ge=1, le=64, validation_alias="GATEWAY_HASH_CONCURRENCY"
-    )
+    hash_concurrency: int = Field(default=2, ge=1, le=64)
     """bcrypt runs at most this many at once per process (about one per core), so a burst of
     logins or registrations cannot take every core from the rest of the API."""
-    hash_queue: int = Field(default=32, ge=0, validation_alias="GATEWAY_HASH_QUEUE")
+    hash_queue: NonNegativeInt = 32
     """Hashing requests that may wait for a slot; beyond it the answer is 503 at once."""
-    trusted_proxy_hops: int = Field(
-        default=0, ge=0, le=8, validation_alias="GATEWAY_TRUSTED_PROXY_HOPS"
-    )
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=8)
     """How many reverse proxies append to X-Forwarded-For in front of the gateway (1 behind the
     Istio ingress gateway, which the chart sets); 0 = use the TCP peer address."""
 
-    max_range_days: int = Field(default=366, ge=1, validation_alias="GATEWAY_MAX_RANGE_DAYS")
-    default_range_days: int = Field(default=30, ge=1, validation_alias="GATEWAY_DEFAULT_RANGE_DAYS")
-    max_body_bytes: int = Field(default=65536, ge=1024, validation_alias="GATEWAY_MAX_BODY_BYTES")
-    cache_ttl_s: float = Field(default=30.0, ge=0, validation_alias="GATEWAY_CACHE_TTL_S")
+    max_range_days: PositiveInt = 366
+    default_range_days: PositiveInt = 30
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    cache_ttl_s: NonNegativeFloat = 30.0
     """Per-process cache of user existence and dashboards; invalidated across replicas through
     PostgreSQL NOTIFY. 0 disables it."""
-    ready_cache_s: float = Field(default=2.0, ge=0, validation_alias="GATEWAY_READY_CACHE_S")
-    db_pool_min: int = Field(default=2, ge=0, validation_alias="GATEWAY_DB_POOL_MIN")
-    db_pool_max: int = Field(default=10, ge=1, validation_alias="GATEWAY_DB_POOL_MAX")
-    db_acquire_timeout_s: float = Field(
-        default=5.0, gt=0, validation_alias="GATEWAY_DB_ACQUIRE_TIMEOUT_S"
-    )
+    ready_cache_s: NonNegativeFloat = 2.0
+    db_pool_min: NonNegativeInt = 2
+    db_pool_max: PositiveInt = 10
+    db_acquire_timeout_s: PositiveFloat = 5.0
     """A request waits this long for a pooled connection, then answers 503."""
-    db_statement_timeout_s: float = Field(
-        default=15.0, gt=0, validation_alias="GATEWAY_DB_STATEMENT_TIMEOUT_S"
-    )
-    db_idle_in_transaction_timeout_s: float = Field(
-        default=30.0, gt=0, validation_alias="GATEWAY_DB_IDLE_IN_TRANSACTION_TIMEOUT_S"
-    )
-    export_pool_max: int = Field(default=2, ge=1, validation_alias="GATEWAY_EXPORT_POOL_MAX")
+    db_statement_timeout_s: PositiveFloat = 15.0
+    db_idle_in_transaction_timeout_s: PositiveFloat = 30.0
+    export_pool_max: PositiveInt = 2
     """Connections for exports only: however many exports stream, queries keep their pool."""
-    export_acquire_timeout_s: float = Field(
-        default=2.0, gt=0, validation_alias="GATEWAY_EXPORT_ACQUIRE_TIMEOUT_S"
-    )
-    export_statement_timeout_s: float = Field(
-        default=120.0, gt=0, validation_alias="GATEWAY_EXPORT_STATEMENT_TIMEOUT_S"
-    )
-    export_idle_timeout_s: float = Field(
-        default=60.0, gt=0, validation_alias="GATEWAY_EXPORT_IDLE_TIMEOUT_S"
-    )
+    export_acquire_timeout_s: PositiveFloat = 2.0
+    export_statement_timeout_s: PositiveFloat = 120.0
+    export_idle_timeout_s: PositiveFloat = 60.0
     """An export whose reader stops reading holds its snapshot this long, then PostgreSQL ends
     its session (idle_in_transaction_session_timeout)."""
 
     oura_webhook_verification_token: SecretStr = SecretStr("")
     """What Oura echoes in a subscription's verification handshake (the subscriptions command
     registers it). Unset: the webhook receiver answers 404 and no producer is started."""
-    webhook_replay_window_s: float = Field(
-        default=300.0, gt=0, validation_alias="GATEWAY_WEBHOOK_REPLAY_WINDOW_S"
-    )
+    webhook_replay_window_s: PositiveFloat = 300.0
     """A delivery whose x-oura-timestamp is further than this from the gateway's clock, either
     way, is refused: a captured delivery cannot be replayed later."""
-    webhook_max_body_bytes: int = Field(
-        default=16384, ge=256, validation_alias="GATEWAY_WEBHOOK_MAX_BODY_BYTES"
-    )
+    webhook_max_body_bytes: int = Field(default=16384, ge=256)
     """An Oura event is a few hundred bytes; anything far larger is refused with 413 before
     its signature is computed."""
 
-    erasure_retry_interval_s: float = Field(
-        default=300.0, gt=0, validation_alias="GATEWAY_ERASURE_RETRY_INTERVAL_S"
-    )
+    erasure_retry_interval_s: PositiveFloat = 300.0
     """How often an erasure left in progress (a restart, a broker outage) is run again; also
     run at startup."""
-    erasure_stall_timeout_s: float = Field(
-        default=60.0, gt=0, validation_alias="GATEWAY_ERASURE_STALL_TIMEOUT_S"
-    )
+    erasure_stall_timeout_s: PositiveFloat = 60.0
     """An erasure reading a topic partition that yields nothing for this long, short of its
     end, gives up this attempt (recorded on the receipt, retried)."""
-    purge_interval_s: float = Field(
-        default=3600.0, gt=0, validation_alias="GATEWAY_PURGE_INTERVAL_S"
-    )
+    purge_interval_s: PositiveFloat = 3600.0
     """How often expired OAuth states, throttle rows past their window and dead refresh-token
     families are deleted (`python -m gateway.purge` does it once)."""
 

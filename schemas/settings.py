@@ -6,15 +6,42 @@ pydantic-settings, once per process."""
 from __future__ import annotations
 
 import ssl
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasGenerator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.secret_strength import is_placeholder
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"]
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+# Variables every service reads under the same name (ENVIRONMENT, OURA_CLIENT_ID, JWT_SECRET,
+# ...); whatever else a service reads is its own knob, named after the service.
+PLATFORM_NAMES = ("environment", "log_level", "jwt_", "token_encryption_keys", "oura_", "grafana_")
+
+
+def service_settings(prefix: str) -> SettingsConfigDict:
+    """The settings config of a service whose own knobs are named `<prefix><FIELD>`.
+
+    Platform-wide fields and fields already named after the service keep their own name; an
+    explicit `validation_alias` on a field still wins (a name kept from an older release)."""
+    return SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, alias_generator=_knobs(prefix)
+    )
+
+
+def _knobs(prefix: str) -> AliasGenerator:
+    own = prefix.lower()
+
+    def env_name(field: str) -> str:
+        if field.startswith(PLATFORM_NAMES) or field.startswith(own):
+            return field.upper()
+        return f"{prefix}{field.upper()}"
+
+    return AliasGenerator(validation_alias=env_name)
 
 
 class KafkaSettings(BaseSettings):
