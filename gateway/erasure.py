@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gateway.producer import SharedProducer
 from gateway.security.throttle import account_prefix
-from schemas.db import Pool, Queries, labelled
+from schemas.db import Pool, Queries, Record, labelled
 from schemas.keys import partition_of, user_key, user_of
 from schemas.settings import KafkaSettings
 from schemas.topics import ERASURE_DEADLINE_MS, TOMBSTONE_RETENTION_MS, registry
@@ -158,14 +158,15 @@ async def delete_account(conn: Queries, user_id: UUID) -> UUID | None:
 
 
 async def get_receipt(conn: Queries, erasure_id: UUID) -> Receipt | None:
-    conn = labelled(conn, "get_receipt")
-    row = await conn.fetchrow(
+    row = await labelled(conn, "get_receipt").fetchrow(
         "SELECT id, status, requested_at, rows_deleted::text, tombstones::text, completed_at, "
         "compaction_deadline FROM erasures WHERE id = $1",
         erasure_id,
     )
-    if row is None:
-        return None
+    return None if row is None else _receipt(row)
+
+
+def _receipt(row: Record) -> Receipt:
     return Receipt(
         id=row["id"],
         status=row["status"],

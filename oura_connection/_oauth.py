@@ -8,7 +8,6 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -77,12 +76,7 @@ class OuraOAuthClient:
     async def __aenter__(self) -> OuraOAuthClient:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
     def authorization_url(

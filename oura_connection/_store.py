@@ -395,8 +395,7 @@ async def rotate_all_tokens(pool: Pool, cipher: TokenCipher) -> int:
 
 async def connection_status(db: Queries, user_id: UUID) -> ConnectionStatus | None:
     """The user's connection and per-data-type collection health; None when not connected."""
-    db = labelled(db, "connection_status")
-    row = await db.fetchrow(
+    row = await labelled(db, "connection_status").fetchrow(
         "SELECT status, scopes, oura_user_id, expires_at, connected_at, last_refreshed_at, "
         "last_error FROM oauth_tokens WHERE user_id = $1",
         user_id,

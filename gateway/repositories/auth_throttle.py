@@ -45,16 +45,14 @@ RETURNING failures,
 
 async def spend(conn: Queries, *, scope: str, key: str, window_s: float) -> tuple[int, float]:
     """Count one attempt: (attempts in the current window, seconds until it ends)."""
-    conn = labelled(conn, "spend")
-    row = await conn.fetchrow(_SPEND, scope, key, float(window_s))
+    row = await labelled(conn, "spend").fetchrow(_SPEND, scope, key, float(window_s))
     assert row is not None, "an upsert RETURNING always has its row"
     return int(row[0]), float(row[1])
 
 
 async def delayed_until(conn: Queries, key: str) -> datetime | None:
     """When the pair may try again, if it must still wait."""
-    conn = labelled(conn, "delayed_until")
-    value = await conn.fetchval(
+    value = await labelled(conn, "delayed_until").fetchval(
         "SELECT locked_until FROM auth_throttle "
         "WHERE scope = $1 AND key = $2 AND locked_until > now()",
         PAIR,
@@ -66,8 +64,7 @@ async def delayed_until(conn: Queries, key: str) -> datetime | None:
 async def record_failure(
     conn: Queries, key: str, *, window_s: float, free: int, base_s: float, cap_s: float
 ) -> datetime | None:
-    conn = labelled(conn, "record_failure")
-    value = await conn.fetchval(
+    value = await labelled(conn, "record_failure").fetchval(
         _RECORD_FAILURE, key, float(window_s), free, float(base_s), float(cap_s)
     )
     return value if isinstance(value, datetime) else None

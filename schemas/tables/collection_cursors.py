@@ -147,7 +147,7 @@ class CursorStatus:
 
 async def cursor_statuses(conn: Queries, user_id: UUID) -> dict[str, CursorStatus]:
     """The user's collection health per data type, for the connection status."""
-    rows = await conn.fetch(
+    rows = await labelled(conn, "cursor_statuses").fetch(
         "SELECT data_type, status, cursor_day, last_success_at, last_attempt_at, last_error, "
         "documents_total FROM collection_cursors WHERE user_id = $1 ORDER BY data_type",
         user_id,
