@@ -13,7 +13,7 @@ import secrets
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
 
@@ -60,6 +60,9 @@ class AuthCode:
     used: bool = False
     code_challenge: str | None = None
     """PKCE S256 challenge of the authorization request; the exchange must bring its verifier."""
+
+
+_SingleUse = TypeVar("_SingleUse", AuthCode, RefreshToken)
 
 
 def _s256(verifier: str) -> str:
@@ -140,11 +143,7 @@ class TokenStore:
         code_verifier: str | None = None,
     ) -> tuple[str, str, Grant]:
         with self._lock:
-            record = self._codes.get(code)
-            if record is None:
-                raise self._fail("invalid_grant", "Invalid authorization code.")
-            if record.used:
-                raise self._fail("invalid_grant", "Authorization code has already been used.")
+            record = self._unspent(self._codes, code, "authorization code")
             if now >= record.expires_at:
                 raise self._fail("invalid_grant", "Authorization code has expired.")
             if record.client_id != client_id:
@@ -165,11 +164,7 @@ class TokenStore:
 
     def refresh(self, refresh_token: str, client_id: str, now: float) -> tuple[str, str, Grant]:
         with self._lock:
-            record = self._refresh.get(refresh_token)
-            if record is None:
-                raise self._fail("invalid_grant", "Invalid refresh token.")
-            if record.used:
-                raise self._fail("invalid_grant", "Refresh token has already been used.")
+            record = self._unspent(self._refresh, refresh_token, "refresh token")
             if record.grant.revoked:
                 raise self._fail("invalid_grant", "Refresh token has been revoked.")
             if record.grant.client_id != client_id:
@@ -195,6 +190,16 @@ class TokenStore:
             grants.append(grant)
         self.stats.issued[grant.login] += 1
         return access, refresh
+
+    def _unspent(self, records: dict[str, _SingleUse], credential: str, what: str) -> _SingleUse:
+        """The record behind a single-use credential: an unknown or spent one is invalid_grant
+        (the rest of what makes it redeemable differs between codes and refresh tokens)."""
+        record = records.get(credential)
+        if record is None:
+            raise self._fail("invalid_grant", f"Invalid {what}.")
+        if record.used:
+            raise self._fail("invalid_grant", f"{what.capitalize()} has already been used.")
+        return record
 
     def _fail(self, error: str, description: str) -> OAuthFailure:
         self.stats.failures[error] += 1
