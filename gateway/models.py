@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -18,17 +18,18 @@ PASSWORD_MIN_LENGTH = 10
 BCRYPT_MAX_BYTES = 72
 
 
+def with_example(fields: dict[str, Any], **config: Unpack[ConfigDict]) -> ConfigDict:
+    """A model's config whose OpenAPI schema shows `fields` as its example."""
+    return ConfigDict(json_schema_extra={"examples": [fields]}, **config)
+
+
 class ErrorResponse(BaseModel):
     """Every 4xx and 5xx answer has this shape."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "detail": "query.start_date: Input should be a valid date",
-                    "code": "validation_error",
-                }
-            ]
+    model_config = with_example(
+        {
+            "detail": "query.start_date: Input should be a valid date",
+            "code": "validation_error",
         }
     )
     detail: str
@@ -42,13 +43,9 @@ REGISTRATION_DETAIL = (
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(
+    model_config = with_example(
+        {"email": "ada@example.com", "username": "ada", "password": "correct horse battery"},
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"email": "ada@example.com", "username": "ada", "password": "correct horse battery"}
-            ]
-        },
     )
     email: str = Field(max_length=254)
     username: str | None = Field(default=None, max_length=32)
@@ -90,16 +87,12 @@ class UserCreate(BaseModel):
 
 
 class UserPublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0b6a9f0e-6d43-4a8e-9d1c-0d8f3f4b2a11",
-                    "email": "ada@example.com",
-                    "username": "ada",
-                    "created_at": "2026-11-27T06:00:00Z",
-                }
-            ]
+    model_config = with_example(
+        {
+            "id": "0b6a9f0e-6d43-4a8e-9d1c-0d8f3f4b2a11",
+            "email": "ada@example.com",
+            "username": "ada",
+            "created_at": "2026-11-27T06:00:00Z",
         }
     )
     id: UUID
@@ -111,11 +104,8 @@ class UserPublic(BaseModel):
 class LoginRequest(BaseModel):
     """Log in with the email address or the username."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]
-        },
+    model_config = with_example(
+        {"email": "ada@example.com", "password": "correct horse battery"}, extra="forbid"
     )
     email: str | None = Field(default=None, max_length=254)
     username: str | None = Field(default=None, max_length=254)
@@ -133,16 +123,12 @@ class LoginRequest(BaseModel):
 
 
 class TokenResponse(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "access_token": "eyJhbGciOiJIUzI1NiJ9...",
-                    "token_type": "bearer",
-                    "expires_in": 900,
-                    "refresh_token": "q1J6...",
-                }
-            ]
+    model_config = with_example(
+        {
+            "access_token": "eyJhbGciOiJIUzI1NiJ9...",
+            "token_type": "bearer",
+            "expires_in": 900,
+            "refresh_token": "q1J6...",
         }
     )
     access_token: str
@@ -171,25 +157,21 @@ class PasswordChange(BaseModel):
 
 
 class SessionsEnded(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "signed_out"}]})
+    model_config = with_example({"status": "signed_out"})
     status: Literal["signed_out"] = "signed_out"
 
 
 class RegistrationAccepted(BaseModel):
     """The same answer whether or not the email already had an account (no enumeration)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "accepted", "detail": REGISTRATION_DETAIL}]}
-    )
+    model_config = with_example({"status": "accepted", "detail": REGISTRATION_DETAIL})
     status: Literal["accepted"] = "accepted"
     detail: str = REGISTRATION_DETAIL
 
 
 class AuthorizationUrl(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"authorization_url": "https://myhealth.example/connect/oura?for=..."}]
-        }
+    model_config = with_example(
+        {"authorization_url": "https://myhealth.example/connect/oura?for=..."}
     )
     authorization_url: str = Field(
         description="The gateway's connect page for this account, to open in a browser: it "
@@ -206,26 +188,22 @@ class DataTypeSync(BaseModel):
 
 
 class ConnectionPublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "active",
-                    "scopes": ["email", "daily", "heartrate"],
-                    "connected_at": "2026-11-27T06:00:00Z",
-                    "expires_at": "2026-11-28T06:00:00Z",
-                    "last_refreshed_at": None,
-                    "data_types": {
-                        "daily_sleep": {
-                            "status": "ok",
-                            "cursor_day": "2026-11-26",
-                            "last_success_at": "2026-11-27T01:00:12Z",
-                            "last_attempt_at": "2026-11-27T01:00:12Z",
-                            "documents_total": 90,
-                        }
-                    },
+    model_config = with_example(
+        {
+            "status": "active",
+            "scopes": ["email", "daily", "heartrate"],
+            "connected_at": "2026-11-27T06:00:00Z",
+            "expires_at": "2026-11-28T06:00:00Z",
+            "last_refreshed_at": None,
+            "data_types": {
+                "daily_sleep": {
+                    "status": "ok",
+                    "cursor_day": "2026-11-26",
+                    "last_success_at": "2026-11-27T01:00:12Z",
+                    "last_attempt_at": "2026-11-27T01:00:12Z",
+                    "documents_total": 90,
                 }
-            ]
+            },
         }
     )
     status: Literal["active", "needs_reauth", "revoked", "revoke_pending", "none"]
@@ -237,11 +215,7 @@ class ConnectionPublic(BaseModel):
 
 
 class ConnectResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"status": "active", "scopes": ["daily"], "backfill": "scheduled"}]
-        }
-    )
+    model_config = with_example({"status": "active", "scopes": ["daily"], "backfill": "scheduled"})
     status: Literal["active"]
     scopes: list[str]
     backfill: Literal["scheduled", "started"]
@@ -250,12 +224,8 @@ class ConnectResult(BaseModel):
 
 
 class RefreshResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"status": "active", "expires_at": "2026-11-28T06:00:00Z", "scopes": ["daily"]}
-            ]
-        }
+    model_config = with_example(
+        {"status": "active", "expires_at": "2026-11-28T06:00:00Z", "scopes": ["daily"]}
     )
     status: Literal["active"]
     expires_at: datetime
@@ -263,7 +233,7 @@ class RefreshResult(BaseModel):
 
 
 class Disconnected(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "disconnected"}]})
+    model_config = with_example({"status": "disconnected"})
     status: Literal["disconnected", "revoke_pending"]
 
 
@@ -275,25 +245,21 @@ TrendPoint = create_model("TrendPoint", **_TREND_POINT)
 
 
 class TrendPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = with_example(
+        {
+            "data": [
                 {
-                    "data": [
-                        {
-                            "metric": "daily_sleep.score",
-                            "day": "2026-11-26",
-                            "value": 81.0,
-                            "mean_7d": 79.4,
-                            "mean_28d": 80.1,
-                            "baseline": 80.0,
-                            "baseline_spread": 4.2,
-                            "deviation": 0.24,
-                            "direction": "flat",
-                            "flag": False,
-                            "in_progress": False,
-                        }
-                    ]
+                    "metric": "daily_sleep.score",
+                    "day": "2026-11-26",
+                    "value": 81.0,
+                    "mean_7d": 79.4,
+                    "mean_28d": 80.1,
+                    "baseline": 80.0,
+                    "baseline_spread": 4.2,
+                    "deviation": 0.24,
+                    "direction": "flat",
+                    "flag": False,
+                    "in_progress": False,
                 }
             ]
         }
@@ -331,39 +297,35 @@ class SyncSummary(BaseModel):
 
 
 class Dashboard(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "as_of": "2026-11-27",
-                    "scores": {
-                        "sleep_score": {
-                            "latest": 82,
-                            "latest_day": "2026-11-27",
-                            "avg_7d": 80.3,
-                            "avg_prev_7d": 78.0,
-                            "change_7d": 2.3,
-                            "avg_30d": 79.1,
-                            "avg_prev_30d": 79.6,
-                            "change_30d": -0.5,
-                        }
-                    },
-                    "flags": [
-                        {
-                            "metric": "resting_heart_rate",
-                            "day": "2026-11-26",
-                            "value": 58.0,
-                            "deviation": 2.4,
-                            "direction": "up",
-                        }
-                    ],
-                    "sync": {
-                        "status": "active",
-                        "last_success_at": "2026-11-27T01:00:12Z",
-                        "failing_types": [],
-                    },
+    model_config = with_example(
+        {
+            "as_of": "2026-11-27",
+            "scores": {
+                "sleep_score": {
+                    "latest": 82,
+                    "latest_day": "2026-11-27",
+                    "avg_7d": 80.3,
+                    "avg_prev_7d": 78.0,
+                    "change_7d": 2.3,
+                    "avg_30d": 79.1,
+                    "avg_prev_30d": 79.6,
+                    "change_30d": -0.5,
                 }
-            ]
+            },
+            "flags": [
+                {
+                    "metric": "resting_heart_rate",
+                    "day": "2026-11-26",
+                    "value": 58.0,
+                    "deviation": 2.4,
+                    "direction": "up",
+                }
+            ],
+            "sync": {
+                "status": "active",
+                "last_success_at": "2026-11-27T01:00:12Z",
+                "failing_types": [],
+            },
         }
     )
     as_of: date
@@ -373,16 +335,12 @@ class Dashboard(BaseModel):
 
 
 class Health(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    model_config = with_example({"status": "ok"})
     status: Literal["ok"]
 
 
 class Readiness(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}]
-        }
-    )
+    model_config = with_example({"status": "ready", "checks": {"database": "ok", "kafka": "ok"}})
     status: Literal["ready", "not_ready"]
     checks: dict[str, str]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, create_model
 
 from gateway.deps import CurrentUserId, ReadsDep
-from gateway.models import page_example
+from gateway.models import page_example, with_example
 from gateway.repositories import documents
 from gateway.routes import error_responses
 from gateway.routes.params import PaginationDep, WindowDep, encode_cursor
@@ -42,9 +42,7 @@ def page_model(data_type: str) -> type[BaseModel]:
     row = create_model(f"{_camel(data_type)}Row", **fields)
     return create_model(
         f"{_camel(data_type)}Page",
-        __config__=ConfigDict(
-            json_schema_extra={"examples": [page_example(data_type, example_columns)]}
-        ),
+        __config__=with_example(page_example(data_type, example_columns)),
         data=(list[row], ...),  # type: ignore[valid-type]
         next_token=(str | None, None),
     )

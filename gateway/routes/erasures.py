@@ -9,11 +9,12 @@ from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from gateway.deps import ReadsDep
 from gateway.erasure import ErasureStatus, get_receipt
 from gateway.errors import ApiError
+from gateway.models import with_example
 from gateway.routes import error_responses
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -24,15 +25,11 @@ def status_url(erasure_id: UUID) -> str:
 
 
 class ErasureAccepted(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "3f1c2a4e-8d7b-4c55-9a0e-6b2d1f7c8e90",
-                    "status": "in_progress",
-                    "status_url": "/api/erasures/3f1c2a4e-8d7b-4c55-9a0e-6b2d1f7c8e90",
-                }
-            ]
+    model_config = with_example(
+        {
+            "id": "3f1c2a4e-8d7b-4c55-9a0e-6b2d1f7c8e90",
+            "status": "in_progress",
+            "status_url": "/api/erasures/3f1c2a4e-8d7b-4c55-9a0e-6b2d1f7c8e90",
         }
     )
     id: UUID
