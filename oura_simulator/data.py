@@ -23,13 +23,14 @@ import random
 import uuid
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 Document = dict[str, Any]
+T = TypeVar("T")
 
 _NAMESPACE = uuid.UUID("6f1c3a52-36f4-4c83-9f0e-8d1f3b6e2a10")
 NO_RING_PROBABILITY = 0.035
@@ -189,10 +190,14 @@ class Generator:
         self.seed = seed
         self._noise = lru_cache(maxsize=65_536)(self._noise_uncached)
         self.core = lru_cache(maxsize=16_384)(self._core_uncached)
-        self.sleep_periods = lru_cache(maxsize=8_192)(self._sleep_periods_uncached)
+        self.sleep_periods = lru_cache(maxsize=8_192)(
+            self._on_worn_days("periods", self._worn_day_sleep_periods)
+        )
         self._sleep_docs = lru_cache(maxsize=8_192)(self._sleep_docs_uncached)
         self._met = lru_cache(maxsize=2_048)(self._met_uncached)
-        self.workouts = lru_cache(maxsize=8_192)(self._workouts_uncached)
+        self.workouts = lru_cache(maxsize=8_192)(
+            self._on_worn_days("workouts", self._worn_day_workouts)
+        )
         self._heartrate = lru_cache(maxsize=4_096)(self._heartrate_uncached)
         self._episode = lru_cache(maxsize=4_096)(self._episode_uncached)
         self._worn = lru_cache(maxsize=65_536)(self._worn_uncached)
@@ -225,6 +230,22 @@ class Generator:
     def _day_mask(self, user: UserProfile) -> int:
         digest = hashlib.sha256(f"{self.seed}|mask|{user.user_id}".encode()).digest()
         return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
+
+    def _on_worn_days(
+        self,
+        stream: str,
+        build: Callable[[UserProfile, date, Core, random.Random], tuple[T, ...]],
+    ) -> Callable[[UserProfile, date], tuple[T, ...]]:
+        """What `build` makes of a day, given its core and the generator seeded per (user,
+        `stream`, day); a day the ring lay off records nothing (no sleep, no workout)."""
+
+        def of_day(user: UserProfile, day: date) -> tuple[T, ...]:
+            core = self.core(user, day)
+            if not core.worn:
+                return ()
+            return build(user, day, core, self.rng(user, stream, day.toordinal()))
+
+        return of_day
 
     def _noise_uncached(self, user: UserProfile, key: str, ordinal: int) -> float:
         return self.rng(user, "noise", key, ordinal).gauss(0.0, 1.0)
@@ -308,12 +329,10 @@ class Generator:
 
     # -- sleep ------------------------------------------------------------------------------
 
-    def _sleep_periods_uncached(self, user: UserProfile, day: date) -> tuple[SleepPeriod, ...]:
+    def _worn_day_sleep_periods(
+        self, user: UserProfile, day: date, core: Core, rng: random.Random
+    ) -> tuple[SleepPeriod, ...]:
         """Sleep periods attributed to `day` (the wake-up day), ordered by start."""
-        core = self.core(user, day)
-        if not core.worn:
-            return ()
-        rng = self.rng(user, "periods", day.toordinal())
         periods: list[SleepPeriod] = []
         start = local(user, day, user.bedtime_min + core.bed_shift_min)
         start = start.replace(second=0, microsecond=0)
@@ -545,11 +564,9 @@ class Generator:
 
     # -- activity ---------------------------------------------------------------------------
 
-    def _workouts_uncached(self, user: UserProfile, day: date) -> tuple[Workout, ...]:
-        core = self.core(user, day)
-        if not core.worn:
-            return ()
-        rng = self.rng(user, "workouts", day.toordinal())
+    def _worn_day_workouts(
+        self, user: UserProfile, day: date, core: Core, rng: random.Random
+    ) -> tuple[Workout, ...]:
         workouts: list[Workout] = []
         if day.weekday() in user.training_days and core.illness < 0.3:
             activity, met = rng.choice(
