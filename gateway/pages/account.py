@@ -6,12 +6,14 @@ password policy, session ending, erasure), so the pages add no second set of rul
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gateway.errors import ApiError
 from gateway.models import PasswordChange, UserCreate
@@ -34,6 +36,8 @@ from gateway.web_session import end_session, start_session
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("gateway.pages")
 
+Body = TypeVar("Body", bound=BaseModel)
+
 
 def _problem(exc: ValidationError) -> str:
     first = exc.errors()[0]
@@ -47,6 +51,33 @@ def _refused(
     if isinstance(exc, ValidationError):
         return page(request, template, session, status_code=422, error=_problem(exc))
     return page(request, template, session, status_code=exc.status, error=exc.detail)
+
+
+def _form_body(model: type[Body], fields: Mapping[str, str]) -> Body:
+    """The form as the API's request body: a blank optional field counts as not given."""
+    given = {
+        name: fields.get(name, "")
+        for name, field in model.model_fields.items()
+        if field.is_required() or fields.get(name)
+    }
+    return model.model_validate(given)
+
+
+async def _submit(
+    request: Request,
+    session: BrowserSession | None,
+    template: str,
+    model: type[Body],
+    action: Callable[[Body], Awaitable[object]],
+) -> Response | None:
+    """Run the API's `action` on the form's fields as `model`: None when it succeeds, else the
+    form again saying what was refused."""
+    fields = await checked_form(request, session)
+    try:
+        await action(_form_body(model, fields))
+    except (ValidationError, ApiError) as exc:
+        return _refused(request, template, session, exc)
+    return None
 
 
 def _signed_out(request: Request, title: str, text: str) -> Response:
@@ -71,16 +102,12 @@ async def signup_form(request: Request) -> Response:
 @answers
 async def signup(request: Request) -> Response:
     session = await current_session(request)
-    fields = await checked_form(request, session)
-    try:
-        body = UserCreate(
-            email=fields.get("email", ""),
-            username=fields.get("username") or None,
-            password=fields.get("password", ""),
-        )
-        await register(body, request, services_of(request))
-    except (ValidationError, ApiError) as exc:
-        return _refused(request, "signup.html", session, exc)
+    services = services_of(request)
+    refused = await _submit(
+        request, session, "signup.html", UserCreate, lambda body: register(body, request, services)
+    )
+    if refused is not None:
+        return refused
     # The same answer whether or not the email was free (as the API's 202).
     return redirect("/signin?registered=1")
 
@@ -150,15 +177,16 @@ async def password_form(request: Request) -> Response:
 @answers
 async def password(request: Request) -> Response:
     session = await signed_in(request)
-    fields = await checked_form(request, session)
-    try:
-        body = PasswordChange(
-            current_password=fields.get("current_password", ""),
-            new_password=fields.get("new_password", ""),
-        )
-        await change_password(body, session.user_id, services_of(request))
-    except (ValidationError, ApiError) as exc:
-        return _refused(request, "password.html", session, exc)
+    services = services_of(request)
+    refused = await _submit(
+        request,
+        session,
+        "password.html",
+        PasswordChange,
+        lambda body: change_password(body, session.user_id, services),
+    )
+    if refused is not None:
+        return refused
     return _signed_out(
         request,
         "Password changed",
