@@ -7,7 +7,6 @@ stand in for another (nor for an API access token, whose issuer differs)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -16,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import jwt
+
+from gateway.security.signing import b64url, mac, purpose_key, sign, verified_body
 
 SESSION_ISSUER = "myhealth-web"
 _ALGORITHM = "HS256"
@@ -33,11 +34,7 @@ class BrowserSession:
 
 
 def _key(secret: str, purpose: str) -> bytes:
-    return hmac.new(secret.encode(), f"myhealth web {purpose} v1".encode(), hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    return purpose_key(secret, f"myhealth web {purpose} v1")
 
 
 def new_secret() -> str:
@@ -75,7 +72,7 @@ def csrf_token(*, secret: str, csrf_cookie: str, session_id: str) -> str:
     """The token every form carries: bound to the browser's CSRF cookie and to its session, so
     neither another site (which cannot read the cookie) nor an older session can forge it."""
     message = f"{csrf_cookie}|{session_id}".encode()
-    return _b64(hmac.new(_key(secret, "csrf"), message, hashlib.sha256).digest())
+    return mac(_key(secret, "csrf"), message)
 
 
 def csrf_valid(token: str, *, secret: str, csrf_cookie: str, session_id: str) -> bool:
@@ -91,26 +88,23 @@ def browser_hash(connect_nonce: str) -> bytes:
 def pkce_verifier(connect_nonce: str, *, secret: str) -> str:
     """RFC 7636 code verifier (43 characters), derived from the connect cookie's nonce: only the
     browser that started the flow brings back what recomputes it, and nothing more is stored."""
-    return _b64(hmac.new(_key(secret, "pkce"), connect_nonce.encode(), hashlib.sha256).digest())
+    return mac(_key(secret, "pkce"), connect_nonce.encode())
 
 
 def pkce_challenge(verifier: str) -> str:
-    return _b64(hashlib.sha256(verifier.encode()).digest())
+    return b64url(hashlib.sha256(verifier.encode()).digest())
 
 
 def sign_connect_link(user_id: UUID, *, secret: str, ttl_s: int) -> str:
     """The `for` value of an API client's connect link: which account the browser must be
     signed in as before it is sent to Oura."""
     expires = int((datetime.now(UTC) + timedelta(seconds=ttl_s)).timestamp())
-    body = f"{user_id}.{expires}"
-    mac = _b64(hmac.new(_key(secret, "connect link"), body.encode(), hashlib.sha256).digest())
-    return f"{body}.{mac}"
+    return sign(f"{user_id}.{expires}", _key(secret, "connect link"))
 
 
 def read_connect_link(value: str, *, secret: str) -> UUID:
-    body, _, mac = value.rpartition(".")
-    expected = _b64(hmac.new(_key(secret, "connect link"), body.encode(), hashlib.sha256).digest())
-    if not body or not hmac.compare_digest(mac.encode(), expected.encode()):
+    body = verified_body(value, _key(secret, "connect link"))
+    if body is None:
         raise InvalidBrowserToken
     user, _, expires = body.partition(".")
     try:

@@ -4,14 +4,13 @@ it single-use."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
+
+from gateway.security.signing import b64url, purpose_key, sign, unb64url, verified_body
 
 
 class InvalidState(Exception):
@@ -29,15 +28,7 @@ class StateClaims:
 
 
 def _key(secret: str) -> bytes:
-    return hmac.new(secret.encode(), b"myhealth oauth state v1", hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return purpose_key(secret, "myhealth oauth state v1")
 
 
 def new_nonce() -> str:
@@ -49,19 +40,16 @@ def sign_state(claims: StateClaims, *, secret: str) -> str:
         {"n": claims.nonce, "u": str(claims.user_id), "e": int(claims.expires_at.timestamp())},
         separators=(",", ":"),
     ).encode()
-    body = _b64(payload)
-    mac = hmac.new(_key(secret), body.encode(), hashlib.sha256).digest()
-    return f"{body}.{_b64(mac)}"
+    return sign(b64url(payload), _key(secret))
 
 
 def read_state(state: str, *, secret: str) -> StateClaims:
     """Verify the signature and the expiry; raises InvalidState."""
-    body, _, mac = state.partition(".")
-    expected = _b64(hmac.new(_key(secret), body.encode(), hashlib.sha256).digest())
-    if not mac or not hmac.compare_digest(mac.encode(), expected.encode()):
+    body = verified_body(state, _key(secret))
+    if body is None:
         raise InvalidState("invalid_state", "the OAuth state is not one this server issued")
     try:
-        payload = json.loads(_unb64(body))
+        payload = json.loads(unb64url(body))
         claims = StateClaims(
             nonce=str(payload["n"]),
             user_id=UUID(str(payload["u"])),
