@@ -35,45 +35,40 @@ class Metric:
     """Spread below which a difference is noise (units of the metric); keeps z finite."""
 
 
+def _day_value(table: str, **min_spreads: float) -> list[Metric]:
+    """A column's value of the day in a table with a document a user-day (the largest, should a
+    day ever have two)."""
+    return [
+        Metric(f"{table}.{column}", table, f"max({column})::float8", spread)
+        for column, spread in min_spreads.items()
+    ]
+
+
+def _main_sleep(**min_spreads: float) -> list[Metric]:
+    return [
+        Metric(f"sleep.{column}", "sleep", f"{_MAIN_SLEEP.format(col=column)}::float8", spread)
+        for column, spread in min_spreads.items()
+    ]
+
+
+def _counted_sleep(aggregate: str, column: str, min_spread: float) -> Metric:
+    """Over every sleep period of the day that counts (not deleted, not rest)."""
+    sql = f"({aggregate}({column}) FILTER (WHERE {_COUNTED_SLEEP}))::float8"
+    return Metric(f"sleep.{column}", "sleep", sql, min_spread)
+
+
 METRICS: tuple[Metric, ...] = (
-    Metric("daily_sleep.score", "daily_sleep", "max(score)::float8", 1),
-    Metric("daily_readiness.score", "daily_readiness", "max(score)::float8", 1),
-    Metric("daily_activity.score", "daily_activity", "max(score)::float8", 1),
-    Metric("daily_activity.steps", "daily_activity", "max(steps)::float8", 100),
-    Metric("daily_activity.active_calories", "daily_activity", "max(active_calories)::float8", 10),
-    Metric(
-        "daily_readiness.temperature_deviation",
-        "daily_readiness",
-        "max(temperature_deviation)",
-        0.05,
-    ),
-    Metric(
-        "sleep.total_sleep_duration",
-        "sleep",
-        f"(sum(total_sleep_duration) FILTER (WHERE {_COUNTED_SLEEP}))::float8",
-        300,
-    ),
-    Metric("sleep.average_hrv", "sleep", _MAIN_SLEEP.format(col="average_hrv"), 1),
-    Metric(
-        "sleep.lowest_heart_rate",
-        "sleep",
-        f"(min(lowest_heart_rate) FILTER (WHERE {_COUNTED_SLEEP}))::float8",
-        1,
-    ),
-    Metric("sleep.average_heart_rate", "sleep", _MAIN_SLEEP.format(col="average_heart_rate"), 0.5),
-    Metric("sleep.efficiency", "sleep", _MAIN_SLEEP.format(col="efficiency") + "::float8", 1),
-    Metric("sleep.average_breath", "sleep", _MAIN_SLEEP.format(col="average_breath"), 0.1),
-    Metric("daily_spo2.spo2_average", "daily_spo2", "max(spo2_average)", 0.2),
-    Metric("daily_stress.stress_high", "daily_stress", "max(stress_high)::float8", 300),
-    Metric("daily_stress.recovery_high", "daily_stress", "max(recovery_high)::float8", 300),
-    Metric("heartrate.bpm_avg", "heartrate", "max(bpm_avg)", 0.5),
-    Metric("vo2_max.vo2_max", "vo2_max", "max(vo2_max)", 0.5),
-    Metric(
-        "daily_cardiovascular_age.vascular_age",
-        "daily_cardiovascular_age",
-        "max(vascular_age)::float8",
-        1,
-    ),
+    *_day_value("daily_sleep", score=1),
+    *_day_value("daily_readiness", score=1, temperature_deviation=0.05),
+    *_day_value("daily_activity", score=1, steps=100, active_calories=10),
+    _counted_sleep("sum", "total_sleep_duration", 300),
+    _counted_sleep("min", "lowest_heart_rate", 1),
+    *_main_sleep(average_hrv=1, average_heart_rate=0.5, efficiency=1, average_breath=0.1),
+    *_day_value("daily_spo2", spo2_average=0.2),
+    *_day_value("daily_stress", stress_high=300, recovery_high=300),
+    *_day_value("heartrate", bpm_avg=0.5),
+    *_day_value("vo2_max", vo2_max=0.5),
+    *_day_value("daily_cardiovascular_age", vascular_age=1),
 )
 METRICS_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 assert all(m.table in data_types.BY_NAME for m in METRICS), "a metric reads a document table"
