@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -107,6 +107,17 @@ class WebhookSettingsIn(BaseModel):
     delay_s: float | None = Field(default=None, ge=0)
     subscription_ttl_s: float | None = Field(default=None, gt=0)
     """Lifetime of subscriptions created or renewed from now on."""
+
+
+class DeliveriesQuery(BaseModel):
+    """The filters of the delivery log: each one given keeps the deliveries equal to it."""
+
+    user: str | None = None
+    subscription_id: str | None = None
+    outcome: str | None = None
+    object_id: str | None = None
+    data_type: str | None = None
+    event_type: str | None = None
 
 
 class ClockIn(BaseModel):
@@ -335,23 +346,8 @@ def admin_router(sim: Simulator) -> APIRouter:
         return _webhooks_json(sim)
 
     @router.get("/webhooks/deliveries")
-    async def deliveries(
-        user: str | None = None,
-        subscription_id: str | None = None,
-        outcome: str | None = None,
-        object_id: str | None = None,
-        data_type: str | None = None,
-        event_type: str | None = None,
-    ) -> dict[str, Any]:
-        rows = sim.webhooks.deliveries(
-            user=user,
-            subscription_id=subscription_id,
-            outcome=outcome,
-            object_id=object_id,
-            data_type=data_type,
-            event_type=event_type,
-        )
-        return {"data": rows}
+    async def deliveries(match: Annotated[DeliveriesQuery, Query()]) -> dict[str, Any]:
+        return {"data": sim.webhooks.deliveries(**match.model_dump())}
 
     @router.delete("/webhooks/deliveries")
     async def clear_deliveries() -> dict[str, Any]:
