@@ -12,15 +12,14 @@ from uuid import UUID
 
 import jwt
 
+from gateway.security.refusal import Refused
+
 ALGORITHM = "HS256"
 ISSUER = "myhealth-gateway"
 
 
-class InvalidAccessToken(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class InvalidAccessToken(Refused):
+    """A token that is forged, expired, malformed or of another issuer."""
 
 
 def create_access_token(user_id: UUID, *, secret: str, ttl_s: int, version: int = 0) -> str:

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+from gateway.security.refusal import Refused
 from gateway.security.signing import b64url, purpose_key, sign, unb64url, verified_body
 
+_PURPOSE = "myhealth oauth state v1"
 
-class InvalidState(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+
+class InvalidState(Refused):
+    """A state this server did not issue, malformed or expired."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +25,6 @@ class StateClaims:
     nonce: str
     user_id: UUID
     expires_at: datetime
-
-
-def _key(secret: str) -> bytes:
-    return purpose_key(secret, "myhealth oauth state v1")
 
 
 def new_nonce() -> str:
@@ -40,12 +36,12 @@ def sign_state(claims: StateClaims, *, secret: str) -> str:
         {"n": claims.nonce, "u": str(claims.user_id), "e": int(claims.expires_at.timestamp())},
         separators=(",", ":"),
     ).encode()
-    return sign(b64url(payload), _key(secret))
+    return sign(b64url(payload), purpose_key(secret, _PURPOSE))
 
 
 def read_state(state: str, *, secret: str) -> StateClaims:
     """Verify the signature and the expiry; raises InvalidState."""
-    body = verified_body(state, _key(secret))
+    body = verified_body(state, purpose_key(secret, _PURPOSE))
     if body is None:
         raise InvalidState("invalid_state", "the OAuth state is not one this server issued")
     try:
