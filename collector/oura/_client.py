@@ -106,7 +106,7 @@ class OuraClient:
         if data_type.query is QueryKind.DATETIME:
             return await self.fetch_heartrate(tokens, data_type, start, end)
         if data_type.query is QueryKind.NONE:
-            return await self._collect_pages(tokens, data_type, {}, _document_validator(None))
+            return await self._collect_pages(tokens, data_type, {})
         return [await self._get(tokens, data_type, {}, _single_validator)]
 
     async def fetch_document(
@@ -123,7 +123,7 @@ class OuraClient:
     ) -> list[Document]:
         params = {"start_date": (start - _PAD).isoformat(), "end_date": (end + _PAD).isoformat()}
         field = data_type.day_field
-        documents = await self._collect_pages(tokens, data_type, params, _document_validator(field))
+        documents = await self._collect_pages(tokens, data_type, params)
         low, high = start.isoformat(), end.isoformat()
         return [d for d in documents if field is None or low <= d[field][:10] <= high]
 
@@ -147,16 +147,13 @@ class OuraClient:
             "start_datetime": (low - _HR_PAD).isoformat(),
             "end_datetime": (high + _HR_PAD).isoformat(),
         }
-        rows = await self._collect_pages(tokens, data_type, params, _heartrate_validator)
+        rows = await self._collect_pages(tokens, data_type, params)
         return group_heartrate_by_day(rows, start, end)
 
     async def _collect_pages(
-        self,
-        tokens: TokenSource,
-        data_type: DataType,
-        params: dict[str, str],
-        validate: Callable[[Any], Any],
+        self, tokens: TokenSource, data_type: DataType, params: dict[str, str]
     ) -> list[Document]:
+        validate = _page_validator(data_type)
         documents: list[Document] = []
         seen_tokens: set[str] = set()
         next_token: str | None = None
@@ -333,6 +330,13 @@ def _document_validator(day_field: str | None) -> Callable[[Any], Any]:
         return page
 
     return validate
+
+
+def _page_validator(data_type: DataType) -> Callable[[Any], Any]:
+    """What a list page of `data_type` must hold: heart-rate rows, or documents with their day."""
+    if data_type.query is QueryKind.DATETIME:
+        return _heartrate_validator
+    return _document_validator(data_type.day_field)
 
 
 def _heartrate_validator(payload: Any) -> Any:
