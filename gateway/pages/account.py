@@ -19,6 +19,7 @@ from gateway.errors import ApiError
 from gateway.models import PasswordChange, UserCreate
 from gateway.oura_connect import read_connect_link
 from gateway.pages.render import (
+    Answered,
     answers,
     checked_form,
     current_session,
@@ -69,15 +70,14 @@ async def _submit(
     template: str,
     model: type[Body],
     action: Callable[[Body], Awaitable[object]],
-) -> Response | None:
-    """Run the API's `action` on the form's fields as `model`: None when it succeeds, else the
-    form again saying what was refused."""
+) -> None:
+    """Run the API's `action` on the form's fields as `model`; when the API refuses, the answer
+    is the form again, saying why (a check, as in gateway.pages.render)."""
     fields = await checked_form(request, session)
     try:
         await action(_form_body(model, fields))
     except (ValidationError, ApiError) as exc:
-        return _refused(request, template, session, exc)
-    return None
+        raise Answered(_refused(request, template, session, exc)) from exc
 
 
 def _signed_out(request: Request, title: str, text: str) -> Response:
@@ -103,11 +103,9 @@ async def signup_form(request: Request) -> Response:
 async def signup(request: Request) -> Response:
     session = await current_session(request)
     services = services_of(request)
-    refused = await _submit(
+    await _submit(
         request, session, "signup.html", UserCreate, lambda body: register(body, request, services)
     )
-    if refused is not None:
-        return refused
     # The same answer whether or not the email was free (as the API's 202).
     return redirect("/signin?registered=1")
 
@@ -178,15 +176,13 @@ async def password_form(request: Request) -> Response:
 async def password(request: Request) -> Response:
     session = await signed_in(request)
     services = services_of(request)
-    refused = await _submit(
+    await _submit(
         request,
         session,
         "password.html",
         PasswordChange,
         lambda body: change_password(body, session.user_id, services),
     )
-    if refused is not None:
-        return refused
     return _signed_out(
         request,
         "Password changed",
