@@ -30,6 +30,7 @@ from typing import Literal
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from gateway.producer import SharedProducer
 from gateway.security.throttle import account_prefix
@@ -83,16 +84,26 @@ class UserLink:
 ErasureStatus = Literal["in_progress", "complete"]
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
+class ErasureReceipt(BaseModel):
+    """What `GET /api/erasures/{id}` answers: it names no user."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: UUID
     status: ErasureStatus
     requested_at: datetime
-    rows_deleted: dict[str, int]
-    tombstones: dict[str, int]
+    rows_deleted: dict[str, int] = Field(description="Rows deleted, by table")
+    tombstones: dict[str, int] = Field(
+        description="Tombstones published, by Kafka topic (filled in when complete)"
+    )
     completed_at: datetime | None
-    compaction_deadline: datetime | None
+    compaction_deadline: datetime | None = Field(
+        description="By then compaction has removed every record of the account from Kafka"
+    )
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="By then the tombstones themselves (keys without data) are gone too"
+    )
     @property
     def tombstones_removed_by(self) -> datetime | None:
         if self.compaction_deadline is None:
@@ -157,7 +168,7 @@ async def delete_account(conn: Queries, user_id: UUID) -> UUID | None:
     return erasure_id
 
 
-async def get_receipt(conn: Queries, erasure_id: UUID) -> Receipt | None:
+async def get_receipt(conn: Queries, erasure_id: UUID) -> ErasureReceipt | None:
     row = await labelled(conn, "get_receipt").fetchrow(
         "SELECT id, status, requested_at, rows_deleted::text, tombstones::text, completed_at, "
         "compaction_deadline FROM erasures WHERE id = $1",
@@ -166,8 +177,8 @@ async def get_receipt(conn: Queries, erasure_id: UUID) -> Receipt | None:
     return None if row is None else _receipt(row)
 
 
-def _receipt(row: Record) -> Receipt:
-    return Receipt(
+def _receipt(row: Record) -> ErasureReceipt:
+    return ErasureReceipt(
         id=row["id"],
         status=row["status"],
         requested_at=row["requested_at"],

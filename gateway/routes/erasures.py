@@ -5,14 +5,13 @@ asked for the erasure) is the capability. The receipt names no user."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.deps import ReadsDep
-from gateway.erasure import ErasureStatus, get_receipt
+from gateway.erasure import ErasureReceipt, ErasureStatus, get_receipt
 from gateway.errors import ApiError
 from gateway.models import with_example
 from gateway.routes import error_responses
@@ -37,23 +36,6 @@ class ErasureAccepted(BaseModel):
     status_url: str = Field(description="Where the receipt can be read, without logging in")
 
 
-class ErasureReceipt(BaseModel):
-    id: UUID
-    status: ErasureStatus
-    requested_at: datetime
-    rows_deleted: dict[str, int] = Field(description="Rows deleted, by table")
-    tombstones: dict[str, int] = Field(
-        description="Tombstones published, by Kafka topic (filled in when complete)"
-    )
-    completed_at: datetime | None
-    compaction_deadline: datetime | None = Field(
-        description="By then compaction has removed every record of the account from Kafka"
-    )
-    tombstones_removed_by: datetime | None = Field(
-        description="By then the tombstones themselves (keys without data) are gone too"
-    )
-
-
 @router.get("/erasures/{erasure_id}", responses=error_responses(404, 422))
 async def read_erasure(erasure_id: UUID, reads: ReadsDep) -> ErasureReceipt:
     """The receipt of an account's erasure: rows deleted, tombstones published, and the times
@@ -61,13 +43,4 @@ async def read_erasure(erasure_id: UUID, reads: ReadsDep) -> ErasureReceipt:
     receipt = await get_receipt(reads.pool, erasure_id)
     if receipt is None:
         raise ApiError(404, "not_found", "no erasure has this id")
-    return ErasureReceipt(
-        id=receipt.id,
-        status=receipt.status,
-        requested_at=receipt.requested_at,
-        rows_deleted=receipt.rows_deleted,
-        tombstones=receipt.tombstones,
-        completed_at=receipt.completed_at,
-        compaction_deadline=receipt.compaction_deadline,
-        tombstones_removed_by=receipt.tombstones_removed_by,
-    )
+    return receipt
