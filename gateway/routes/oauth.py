@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Literal
 from urllib.parse import urlencode, urljoin
 
@@ -33,7 +32,6 @@ from oura_connection import (
 )
 
 router = APIRouter(prefix="/api", tags=["oura connection"])
-log = logging.getLogger("gateway.oauth")
 
 # The page an API client's connect link opens (gateway/pages/connect.py).
 CONNECT_PAGE = "/connect/oura"
