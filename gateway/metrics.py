@@ -59,6 +59,23 @@ DB_QUERY_DURATION = Histogram(
 )
 CACHE_HITS = Counter("gateway_cache_hits_total", "Per-process cache hits", ["cache"])
 LOGIN_FAILURES = Counter("gateway_login_failures_total", "Failed logins by reason", ["reason"])
+# The Oura webhook receiver (gateway.routes.webhooks).
+WEBHOOK_REQUESTS = Counter(
+    "gateway_webhook_requests_total",
+    "Requests to the Oura webhook receiver by kind (handshake or event)",
+    ["kind"],
+)
+WEBHOOK_ACCEPTED = Counter(
+    "gateway_webhook_events_accepted_total",
+    "Verified webhook events published to oura.webhook.events (data_type 'other': a type the"
+    " platform does not collect)",
+    ["event_type", "data_type"],
+)
+WEBHOOK_REJECTED = Counter(
+    "gateway_webhook_rejected_total",
+    "Webhook handshakes and deliveries refused, by reason",
+    ["reason"],
+)
 
 
 def track_pool(pool: asyncpg.Pool) -> None:

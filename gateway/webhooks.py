@@ -11,8 +11,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter
-
 from gateway.producer import SharedProducer
 from schemas.data_types import BY_NAME
 from schemas.keys import user_key
@@ -20,23 +18,6 @@ from schemas.topics import WEBHOOK_EVENTS
 from schemas.webhooks import WebhookEvent, encode_webhook_event
 
 log = logging.getLogger("gateway.webhooks")
-
-WEBHOOK_REQUESTS = Counter(
-    "gateway_webhook_requests_total",
-    "Requests to the Oura webhook receiver by kind (handshake or event)",
-    ["kind"],
-)
-WEBHOOK_ACCEPTED = Counter(
-    "gateway_webhook_events_accepted_total",
-    "Verified webhook events published to oura.webhook.events (data_type 'other': a type the"
-    " platform does not collect)",
-    ["event_type", "data_type"],
-)
-WEBHOOK_REJECTED = Counter(
-    "gateway_webhook_rejected_total",
-    "Webhook handshakes and deliveries refused, by reason",
-    ["reason"],
-)
 
 _MS_THRESHOLD = 100_000_000_000
 """Epoch values above this are milliseconds: in seconds it is the year 5138, in milliseconds

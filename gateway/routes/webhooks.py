@@ -32,17 +32,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from gateway.deps import Webhooks, WebhooksDep
 from gateway.errors import ApiError, describe_validation
+from gateway.metrics import WEBHOOK_ACCEPTED, WEBHOOK_REJECTED, WEBHOOK_REQUESTS
 from gateway.routes import error_responses
 from gateway.settings import GatewaySettings
-from gateway.webhooks import (
-    WEBHOOK_ACCEPTED,
-    WEBHOOK_REJECTED,
-    WEBHOOK_REQUESTS,
-    EventPublisher,
-    data_type_label,
-    delivery_moment,
-    is_fresh,
-)
+from gateway.webhooks import EventPublisher, data_type_label, delivery_moment, is_fresh
 from oura_connection import users_of_oura_account
 from schemas.webhooks import WebhookEvent, verify
 
