@@ -256,8 +256,8 @@ class BatchProcessor:
         deletions: list[_Deletion],
     ) -> None:
         result.persisted = result.unchanged = result.skipped = result.trends = 0
+        result.dead_lettered = 0
         result.changed_days = set()
-        refused: list[DeadLetter] = []
         async with self._pool.acquire() as conn:
             try:
                 await self._transaction(conn, valid, [*dead], result, documents_written, deletions)
@@ -266,8 +266,7 @@ class BatchProcessor:
                     "the database refused a batch; isolating the record(s) it refuses",
                     extra={"error": f"{type(exc).__name__}: {exc}"},
                 )
-                refused = await self._one_by_one(conn, valid, dead, result, deletions)
-        result.dead_lettered = len(dead) + len(refused)
+                await self._one_by_one(conn, valid, dead, result, deletions)
 
     async def _transaction(
         self,
@@ -297,6 +296,8 @@ class BatchProcessor:
                     extra={"records": result.skipped},
                 )
             erased, dead = await self._erased_out(conn, orphans, dead)
+            # A bad record of an erased account is tombstoned, not dead-lettered.
+            result.dead_lettered = len(dead)
             changed: set[tuple[str, str, str]] = set()
             gone: dict[str, list[tuple[str, str]]] = defaultdict(list)
             for deletion in deletions:
@@ -372,11 +373,9 @@ class BatchProcessor:
         dead: list[DeadLetter],
         result: BatchResult,
         deletions: list[_Deletion],
-    ) -> list[DeadLetter]:
+    ) -> None:
         """Each record in its own transaction; the ones PostgreSQL refuses are dead-lettered."""
-        refused: list[DeadLetter] = []
-        if dead:
-            await self._record_and_publish(conn, dead)
+        dead_lettered = await self._record_and_publish(conn, dead) if dead else 0
         changed: set[tuple[str, str, str]] = set()
         totals = BatchResult()
         if deletions:  # keys the batch's other records do not touch (`_last_word`)
@@ -392,20 +391,22 @@ class BatchProcessor:
                 letter = _dead(
                     item.incoming, "DataRefused", f"{type(exc).__name__}: {exc}", item.data_type
                 )
-                await self._record_and_publish(conn, [letter])
-                refused.append(letter)
+                dead_lettered += await self._record_and_publish(conn, [letter])
                 continue
             changed |= single.changed_days
             totals.add(single)
         result.persisted, result.unchanged = totals.persisted, totals.unchanged
         result.skipped, result.trends, result.changed_days = totals.skipped, totals.trends, changed
-        return refused
+        result.dead_lettered = dead_lettered
 
-    async def _record_and_publish(self, conn: asyncpg.Connection, dead: list[DeadLetter]) -> None:
+    async def _record_and_publish(self, conn: asyncpg.Connection, dead: list[DeadLetter]) -> int:
+        """Dead-letter `dead` (tombstoning what belongs to erased accounts instead); how many
+        were dead-lettered."""
         async with conn.transaction():
             late, dead = await self._erased_out(conn, [], dead)
             await record_dead_letters(conn, [d.row() for d in dead])
             await self._publish([], dead, late)
+        return len(dead)
 
     # -- after the commit -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from tests.stream_processor.helpers import (
     produce,
     raw,
     read_topic,
+    run_replay,
     wait_committed,
 )
 
@@ -66,7 +67,12 @@ async def test_a_tombstone_removes_the_document_and_recomputes_its_trends(
 
 
 async def test_records_of_an_erased_account_arriving_late_are_tombstoned_not_kept(
-    topics: KafkaSettings, db: asyncpg.Pool, users: list[str], worker: Worker, group_id: str
+    topics: KafkaSettings,
+    db: asyncpg.Pool,
+    users: list[str],
+    worker: Worker,
+    group_id: str,
+    processor_env: dict[str, str],
 ) -> None:
     erased = str(uuid.uuid4())  # no account any more; its erasure receipt holds its digest
     await db.execute(
@@ -105,3 +111,9 @@ async def test_records_of_an_erased_account_arriving_late_are_tombstoned_not_kep
         assert by_key[(key, True)][0] == by_key[(key, False)][0]
         assert by_key[(key, True)][1] > by_key[(key, False)][1]
     assert worker.alive(), worker.log()
+
+    # What the pipeline reports agrees: the erased account's bad record was not dead-lettered.
+    summary = run_replay(processor_env, "--from-beginning", "--topics", "daily_readiness")
+    assert summary["dead_lettered"] == 0, summary
+    assert summary["persisted"] + summary["unchanged"] == 1, summary
+    assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
