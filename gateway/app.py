@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import pages
 from gateway.cache import InvalidationListener, UserCache
 from gateway.db import TimedPool
-from gateway.deps import Exports, Readiness, Reads, Services, Webhooks
+from gateway.deps import Accounts, Connections, Exports, Readiness, Reads, Webhooks
 from gateway.erasure import Eraser
 from gateway.errors import install_error_handlers
 from gateway.headers import SecurityHeaders
@@ -164,23 +164,28 @@ def create_app(
         keys = settings.token_encryption_keys.get_secret_value().strip()
         shared_producer = SharedProducer(kafka_settings)
         eraser = Eraser(pool, shared_producer, stall_s=settings.erasure_stall_timeout_s)
-        services = Services(
+        oauth = OuraOAuthClient(settings)
+        app.state.kafka = kafka_settings
+        # Each route family's share (gateway.deps): what its routes may use.
+        app.state.accounts = Accounts(
             settings=settings,
             pool=pool,
+            cache=cache,
             passwords=Passwords(
                 settings.bcrypt_rounds,
                 concurrency=settings.hash_concurrency,
                 queue=settings.hash_queue,
             ),
-            cache=cache,
             throttle=AuthThrottle(settings),
-            oauth=OuraOAuthClient(settings),
-            cipher=TokenCipher.from_keys(keys) if keys else None,
             eraser=eraser,
         )
-        app.state.services = services
-        app.state.kafka = kafka_settings
-        # Each route family's share (gateway.deps): what its routes may use.
+        app.state.connections = Connections(
+            settings=settings,
+            pool=pool,
+            cache=cache,
+            oauth=oauth,
+            cipher=TokenCipher.from_keys(keys) if keys else None,
+        )
         app.state.reads = Reads(pool, cache, settings.default_range_days, settings.max_range_days)
         app.state.webhooks = Webhooks(pool, settings)
         app.state.exports = Exports(TimedPool(export_pool), settings.export_acquire_timeout_s)
@@ -211,7 +216,7 @@ def create_app(
             await eraser.stop()
             await shared_producer.stop()
             await listener.stop()
-            await services.oauth.aclose()
+            await oauth.aclose()
             await export_pool.close()
             await raw_pool.close()
 

@@ -27,19 +27,32 @@ T = TypeVar("T")
 
 
 @dataclass
-class Services:
-    """What the lifespan opens, shared by every request of this process."""
+class Accounts:
+    """What the account and session routes, the sign-in pages and every bearer-token check
+    use: passwords, login throttles, the sessions' tables and the per-process user cache; the
+    eraser that `DELETE /api/me` hands the Kafka side of an erasure to."""
 
     settings: GatewaySettings
     pool: Pool
-    passwords: Passwords
     cache: UserCache
+    passwords: Passwords
     throttle: AuthThrottle
+    eraser: Eraser | None = None
+    verified_tokens: dict[str, tuple[UUID, float, int]] = field(default_factory=dict)
+
+
+@dataclass
+class Connections:
+    """What connecting a user to Oura uses (the connect routes and pages, refresh, status,
+    disconnect, and the revocation of an erased account's grant): the OAuth client, the token
+    cipher, and the backfills a connect starts."""
+
+    settings: GatewaySettings
+    pool: Pool
+    cache: UserCache
     oauth: OuraOAuthClient
     cipher: TokenCipher | None
-    eraser: Eraser | None = None
     background: set[Any] = field(default_factory=set)
-    verified_tokens: dict[str, tuple[UUID, float, int]] = field(default_factory=dict)
 
     def require_cipher(self) -> TokenCipher:
         if self.cipher is None:
@@ -47,14 +60,6 @@ class Services:
                 503, "not_configured", "Oura connections need TOKEN_ENCRYPTION_KEYS on the server"
             )
         return self.cipher
-
-
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +114,15 @@ class FromState(Generic[T]):
         return found
 
 
+get_accounts = FromState[Accounts]("accounts")
+get_connections = FromState[Connections]("connections")
 get_reads = FromState[Reads]("reads")
 get_exports = FromState[Exports]("exports")
 get_webhooks = FromState[Webhooks]("webhooks")
 get_readiness = FromState[Readiness]("readiness")
 
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+ConnectionsDep = Annotated[Connections, Depends(get_connections)]
 ReadsDep = Annotated[Reads, Depends(get_reads)]
 ExportsDep = Annotated[Exports, Depends(get_exports)]
 WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
@@ -129,12 +138,12 @@ _bearer = HTTPBearer(auto_error=False, description="The access token from POST /
 _VERIFIED_MAX = 100_000
 
 
-def _claims_of_token(services: Services, token: str) -> tuple[UUID, int]:
-    verified = services.verified_tokens
+def _claims_of_token(accounts: Accounts, token: str) -> tuple[UUID, int]:
+    verified = accounts.verified_tokens
     cached = verified.get(token)
     if cached is not None and cached[1] > time.time():
         return cached[0], cached[2]
-    secret = services.settings.jwt_secret.get_secret_value()
+    secret = accounts.settings.jwt_secret.get_secret_value()
     user_id, expires, version = read_access_claims(token, secret=secret)
     if len(verified) >= _VERIFIED_MAX:
         verified.clear()
@@ -142,17 +151,17 @@ def _claims_of_token(services: Services, token: str) -> tuple[UUID, int]:
     return user_id, version
 
 
-async def current_token_version(services: Services, user_id: UUID) -> int | None:
+async def current_token_version(accounts: Accounts, user_id: UUID) -> int | None:
     """The account's token version from the per-process cache (dropped on every replica through
     NOTIFY), else the database; None when the account does not exist."""
-    current = services.cache.token_version(user_id)
+    current = accounts.cache.token_version(user_id)
     if current is not None:
         CACHE_HITS.labels("user").inc()
         return current
-    epoch = services.cache.epoch
-    current = await sessions.token_version(services.pool, user_id)
+    epoch = accounts.cache.epoch
+    current = await sessions.token_version(accounts.pool, user_id)
     if current is not None:
-        services.cache.remember_user(user_id, current, epoch)
+        accounts.cache.remember_user(user_id, current, epoch)
     return current
 
 
@@ -163,17 +172,17 @@ async def current_user_id(
     """The authenticated user's id: a valid HS256 token of an existing account, issued under
     the account's current token version (no logout or password change since). The version
     comes from the per-process cache, so a cached request costs no database round trip."""
-    services: Services = request.app.state.services
+    accounts: Accounts = request.app.state.accounts
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(
             401, "not_authenticated", "an Authorization: Bearer token is required", challenge
         )
     try:
-        user_id, claimed = _claims_of_token(services, credentials.credentials)
+        user_id, claimed = _claims_of_token(accounts, credentials.credentials)
     except InvalidAccessToken as exc:
         raise ApiError(401, exc.code, exc.detail, challenge) from None
-    current = await current_token_version(services, user_id)
+    current = await current_token_version(accounts, user_id)
     if current is None:
         raise ApiError(
             401, "invalid_token", "the access token's account no longer exists", challenge

@@ -13,7 +13,7 @@ from typing import Literal
 from uuid import UUID
 
 from gateway.backfill import start_backfill
-from gateway.deps import Services
+from gateway.deps import Connections
 from gateway.errors import ApiError
 from gateway.repositories import oauth_states
 from gateway.repositories.notifications import notify_user_changed
@@ -48,14 +48,14 @@ class Connected:
     backfill: Literal["scheduled", "started"]
 
 
-def _secret(services: Services) -> str:
-    return services.settings.jwt_secret.get_secret_value()
+def _secret(connections: Connections) -> str:
+    return connections.settings.jwt_secret.get_secret_value()
 
 
-async def start_connect(services: Services, user_id: UUID) -> tuple[str, str]:
+async def start_connect(connections: Connections, user_id: UUID) -> tuple[str, str]:
     """(Oura's consent URL, the nonce for this browser's connect cookie)."""
-    services.require_cipher()
-    settings = services.settings
+    connections.require_cipher()
+    settings = connections.settings
     connect_nonce = browser.new_secret()
     claims = StateClaims(
         nonce=new_nonce(),
@@ -63,7 +63,7 @@ async def start_connect(services: Services, user_id: UUID) -> tuple[str, str]:
         expires_at=datetime.now(UTC) + timedelta(seconds=settings.oauth_state_ttl_s),
     )
     await oauth_states.create_state(
-        services.pool,
+        connections.pool,
         nonce=claims.nonce,
         user_id=user_id,
         expires_at=claims.expires_at,
@@ -71,32 +71,32 @@ async def start_connect(services: Services, user_id: UUID) -> tuple[str, str]:
     )
     challenge = None
     if settings.oura_pkce:
-        verifier = browser.pkce_verifier(connect_nonce, secret=_secret(services))
+        verifier = browser.pkce_verifier(connect_nonce, secret=_secret(connections))
         challenge = browser.pkce_challenge(verifier)
-    url = services.oauth.authorization_url(
-        sign_state(claims, secret=_secret(services)), code_challenge=challenge
+    url = connections.oauth.authorization_url(
+        sign_state(claims, secret=_secret(connections)), code_challenge=challenge
     )
     return url, connect_nonce
 
 
-def connect_link(services: Services, user_id: UUID, page_url: str) -> str:
+def connect_link(connections: Connections, user_id: UUID, page_url: str) -> str:
     """The link an API client hands to a browser: the connect page, for this account only."""
-    settings = services.settings
+    settings = connections.settings
     value = browser.sign_connect_link(
-        user_id, secret=_secret(services), ttl_s=settings.oauth_state_ttl_s
+        user_id, secret=_secret(connections), ttl_s=settings.oauth_state_ttl_s
     )
     return f"{page_url}?for={value}"
 
 
-def read_connect_link(services: Services, value: str) -> UUID | None:
+def read_connect_link(connections: Connections, value: str) -> UUID | None:
     try:
-        return browser.read_connect_link(value, secret=_secret(services))
+        return browser.read_connect_link(value, secret=_secret(connections))
     except browser.InvalidBrowserToken:
         return None
 
 
 async def finish_connect(
-    services: Services,
+    connections: Connections,
     *,
     state: str,
     code: str | None,
@@ -106,9 +106,9 @@ async def finish_connect(
 ) -> Connected:
     """Verify the state against this browser, exchange the code (with the PKCE verifier) and
     store the grant. Raises ApiError saying what is wrong; nothing is linked then."""
-    cipher = services.require_cipher()
+    cipher = connections.require_cipher()
     try:
-        claims = read_state(state, secret=_secret(services))
+        claims = read_state(state, secret=_secret(connections))
     except InvalidState as exc:
         raise ApiError(400, exc.code, exc.detail) from None
     if not connect_nonce:
@@ -122,7 +122,7 @@ async def finish_connect(
             403, "other_account", "this connection was started by another account than yours"
         )
     problem = await oauth_states.consume_state(
-        services.pool,
+        connections.pool,
         nonce=claims.nonce,
         user_id=claims.user_id,
         browser_hash=browser.browser_hash(connect_nonce),
@@ -134,26 +134,26 @@ async def finish_connect(
     if not code:
         raise ApiError(400, "missing_code", "query.code: the authorization code is missing")
     verifier = (
-        browser.pkce_verifier(connect_nonce, secret=_secret(services))
-        if services.settings.oura_pkce
+        browser.pkce_verifier(connect_nonce, secret=_secret(connections))
+        if connections.settings.oura_pkce
         else None
     )
     try:
-        grant = await services.oauth.exchange_code(code, code_verifier=verifier)
+        grant = await connections.oauth.exchange_code(code, code_verifier=verifier)
     except InvalidGrant:
         raise ApiError(400, "invalid_code", "Oura rejected the authorization code") from None
     except OAuthError as exc:
         log.warning("oura code exchange failed", extra={"error": str(exc)})
         raise ApiError(502, "oura_unavailable", "Oura's token endpoint failed; try again") from None
     # What webhook events name; None leaves it to the collector's next run.
-    oura_user_id = await services.oauth.oura_user_id(grant.access_token)
-    async with services.pool.acquire() as conn, conn.transaction():
+    oura_user_id = await connections.oauth.oura_user_id(grant.access_token)
+    async with connections.pool.acquire() as conn, conn.transaction():
         await store_grant(conn, claims.user_id, grant, cipher, oura_user_id=oura_user_id)
         await notify_user_changed(conn, claims.user_id)
-    services.cache.invalidate(claims.user_id)
+    connections.cache.invalidate(claims.user_id)
     backfill: Literal["scheduled", "started"] = "scheduled"
-    if services.settings.backfill_on_connect and await start_backfill(
-        claims.user_id, services.settings.backfill_days, services.background
+    if connections.settings.backfill_on_connect and await start_backfill(
+        claims.user_id, connections.settings.backfill_days, connections.background
     ):
         backfill = "started"
     log.info("oura connected", extra={"user_id": str(claims.user_id), "backfill": backfill})

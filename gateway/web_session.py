@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import Request, Response
 
-from gateway.deps import Services, current_token_version
+from gateway.deps import Accounts, current_token_version
 from gateway.security import browser
 from gateway.settings import GatewaySettings
 
@@ -46,22 +46,22 @@ def set_cookie(
     )
 
 
-async def session_of(request: Request, services: Services) -> browser.BrowserSession | None:
+async def session_of(request: Request, accounts: Accounts) -> browser.BrowserSession | None:
     """The browser's live session: signed by us, unexpired, of an account that still exists
     and has not ended its sessions since."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     try:
-        session = browser.read_session(token, secret=_secret(services.settings))
+        session = browser.read_session(token, secret=_secret(accounts.settings))
     except browser.InvalidBrowserToken:
         return None
-    current = await current_token_version(services, session.user_id)
+    current = await current_token_version(accounts, session.user_id)
     return session if current == session.token_version else None
 
 
-def start_session(response: Response, services: Services, user_id: UUID, version: int) -> None:
-    settings = services.settings
+def start_session(response: Response, accounts: Accounts, user_id: UUID, version: int) -> None:
+    settings = accounts.settings
     token = browser.create_session(
         user_id, version=version, secret=_secret(settings), ttl_s=settings.web_session_ttl_s
     )

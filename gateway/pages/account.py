@@ -20,12 +20,13 @@ from gateway.models import PasswordChange, UserCreate
 from gateway.oura_connect import read_connect_link
 from gateway.pages.render import (
     Answered,
+    accounts_of,
     answers,
     checked_form,
+    connections_of,
     current_session,
     page,
     redirect,
-    services_of,
     signed_in,
 )
 from gateway.repositories import users
@@ -102,9 +103,9 @@ async def signup_form(request: Request) -> Response:
 @answers
 async def signup(request: Request) -> Response:
     session = await current_session(request)
-    services = services_of(request)
+    accounts = accounts_of(request)
     await _submit(
-        request, session, "signup.html", UserCreate, lambda body: register(body, request, services)
+        request, session, "signup.html", UserCreate, lambda body: register(body, request, accounts)
     )
     # The same answer whether or not the email was free (as the API's 202).
     return redirect("/signin?registered=1")
@@ -126,17 +127,17 @@ async def signin_form(request: Request) -> Response:
 async def signin(request: Request) -> Response:
     session = await current_session(request)
     fields = await checked_form(request, session)
-    services = services_of(request)
+    accounts = accounts_of(request)
     link = fields.get("for", "")
     try:
         user = await verify_login(
-            services, request, fields.get("login", ""), fields.get("password", "")
+            accounts, request, fields.get("login", ""), fields.get("password", "")
         )
     except ApiError as exc:
         return page(
             request, "signin.html", session, status_code=exc.status, error=exc.detail, link=link
         )
-    wanted: UUID | None = read_connect_link(services, link) if link else None
+    wanted: UUID | None = read_connect_link(connections_of(request), link) if link else None
     if link and wanted != user.id:
         # Signing in must not let a forwarded link continue on someone else's account.
         return page(
@@ -148,7 +149,7 @@ async def signin(request: Request) -> Response:
             link=link,
         )
     response = redirect(f"/connect/oura?{urlencode({'for': link})}" if link else "/connection")
-    start_session(response, services, user.id, user.token_version)
+    start_session(response, accounts, user.id, user.token_version)
     return response
 
 
@@ -158,7 +159,7 @@ async def signout(request: Request) -> Response:
     session = await signed_in(request)
     await checked_form(request, session)
     # Ends every session of the account, API tokens included: the API's logout does the same.
-    await end_sessions(services_of(request), session.user_id)
+    await end_sessions(accounts_of(request), session.user_id)
     response = redirect("/signin")
     end_session(response)
     return response
@@ -175,13 +176,13 @@ async def password_form(request: Request) -> Response:
 @answers
 async def password(request: Request) -> Response:
     session = await signed_in(request)
-    services = services_of(request)
+    accounts = accounts_of(request)
     await _submit(
         request,
         session,
         "password.html",
         PasswordChange,
-        lambda body: change_password(body, session.user_id, services),
+        lambda body: change_password(body, session.user_id, accounts),
     )
     return _signed_out(
         request,
@@ -194,7 +195,7 @@ async def password(request: Request) -> Response:
 @answers
 async def delete_form(request: Request) -> Response:
     session = await signed_in(request)
-    user = await users.get_user(services_of(request).pool, session.user_id)
+    user = await users.get_user(accounts_of(request).pool, session.user_id)
     return page(request, "delete.html", session, email=user.email if user else "")
 
 
@@ -203,8 +204,8 @@ async def delete_form(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     session = await signed_in(request)
     fields = await checked_form(request, session)
-    services = services_of(request)
-    user = await users.get_user(services.pool, session.user_id)
+    accounts = accounts_of(request)
+    user = await users.get_user(accounts.pool, session.user_id)
     email = user.email if user else ""
     if user is None or fields.get("confirm_email", "").strip().lower() != email.lower():
         return page(
@@ -216,7 +217,7 @@ async def delete(request: Request) -> Response:
             error="Type your email address exactly to confirm.",
         )
     try:
-        accepted = await delete_me(session.user_id, services)
+        accepted = await delete_me(session.user_id, accounts, connections_of(request))
     except ApiError as exc:
         return page(
             request, "delete.html", session, status_code=exc.status, email=email, error=exc.detail

@@ -15,11 +15,11 @@ from gateway.oura_connect import read_connect_link, start_connect
 from gateway.pages.render import (
     answers,
     checked_form,
+    connections_of,
     current_session,
     message,
     page,
     redirect,
-    services_of,
     signed_in,
 )
 from gateway.repositories import users
@@ -37,14 +37,14 @@ router = APIRouter(include_in_schema=False)
 @answers
 async def connection(request: Request) -> Response:
     session = await signed_in(request)
-    services = services_of(request)
-    user = await users.get_user(services.pool, session.user_id)
-    current = await connection_status(services.pool, session.user_id)
+    connections = connections_of(request)
+    user = await users.get_user(connections.pool, session.user_id)
+    current = await connection_status(connections.pool, session.user_id)
     today = datetime.now(UTC).date()
-    days = services.settings.backfill_days
+    days = connections.settings.backfill_days
     first = today - timedelta(days=days)
     types = await sync_progress.type_progress(
-        services.pool, user_id=session.user_id, first=first, last=today
+        connections.pool, user_id=session.user_id, first=first, last=today
     )
     window = (today - first).days + 1
     if current is not None:
@@ -88,13 +88,13 @@ def _with_waiting(
 async def connect(request: Request) -> Response:
     session = await signed_in(request)
     await checked_form(request, session)
-    services = services_of(request)
+    connections = connections_of(request)
     try:
-        url, nonce = await start_connect(services, session.user_id)
+        url, nonce = await start_connect(connections, session.user_id)
     except ApiError as exc:
         return message(request, session, "Cannot connect Oura", exc)
     response = redirect(url)
-    set_connect_cookie(response, services.settings, nonce)
+    set_connect_cookie(response, connections.settings, nonce)
     return response
 
 
@@ -102,10 +102,10 @@ async def connect(request: Request) -> Response:
 async def connect_link(request: Request) -> Response:
     """Where an API client's connect link leads: the browser signs in as the account that asked
     (or already is), then confirms; any other account is refused."""
-    services = services_of(request)
+    connections = connections_of(request)
     session = await current_session(request)
     link = request.query_params.get("for", "")
-    wanted = read_connect_link(services, link) if link else None
+    wanted = read_connect_link(connections, link) if link else None
     if wanted is None:
         return page(
             request,
@@ -137,7 +137,7 @@ async def disconnect_page(request: Request) -> Response:
     session = await signed_in(request)
     await checked_form(request, session)
     try:
-        await disconnect(session.user_id, services_of(request))
+        await disconnect(session.user_id, connections_of(request))
     except ApiError as exc:
         return message(request, session, "Cannot disconnect", exc)
     return redirect("/connection")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.pages.charts import Point, score_chart
-from gateway.pages.render import answers, page, services_of, signed_in
+from gateway.pages.render import answers, page, reads_of, signed_in
 from schemas.tables import trends as daily_trends
 
 router = APIRouter(include_in_schema=False)
@@ -32,7 +32,7 @@ async def my_data(request: Request) -> Response:
     end = datetime.now(UTC).date()
     start = end - timedelta(days=days - 1)
     rows = await daily_trends.list_trends(
-        services_of(request).pool,
+        reads_of(request).pool,
         user_id=session.user_id,
         metrics=[metric for metric, _ in SCORES],
         start=start,

@@ -12,22 +12,33 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from gateway.deps import Services
+from gateway.deps import Accounts, Connections, Reads
 from gateway.errors import ApiError
 from gateway.security.browser import BrowserSession
+from gateway.settings import GatewaySettings
 from gateway.web_session import CSRF_FIELD, csrf_for, csrf_ok, session_of, set_csrf_cookie
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 P = ParamSpec("P")
 
 
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def accounts_of(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
 
 
-def _policy(services: Services) -> str:
-    authorize = urlsplit(services.settings.oura_authorize_url)
+def connections_of(request: Request) -> Connections:
+    connections: Connections = request.app.state.connections
+    return connections
+
+
+def reads_of(request: Request) -> Reads:
+    reads: Reads = request.app.state.reads
+    return reads
+
+
+def _policy(settings: GatewaySettings) -> str:
+    authorize = urlsplit(settings.oura_authorize_url)
     oura = f"{authorize.scheme}://{authorize.netloc}"
     # form-action also governs where a form's redirect may lead: the connect form ends at Oura.
     return (
@@ -46,24 +57,24 @@ def page(
 ) -> HTMLResponse:
     """Render a page; its forms get this browser's CSRF token. Pages hold health data and
     account state: never cached."""
-    services = services_of(request)
+    settings = accounts_of(request).settings
     session_id = session.session_id if session else ""
-    token, fresh_cookie = csrf_for(request, services.settings, session_id)
+    token, fresh_cookie = csrf_for(request, settings, session_id)
     rendered = TEMPLATES.get_template(template).render(
         request=request,
         csrf_field=CSRF_FIELD,
         csrf_token=token,
         signed_in=session is not None,
-        grafana_url=services.settings.grafana_url,
+        grafana_url=settings.grafana_url,
         **context,
     )
     response = HTMLResponse(
         rendered,
         status_code=status_code,
-        headers={"Content-Security-Policy": _policy(services), "Cache-Control": "no-store"},
+        headers={"Content-Security-Policy": _policy(settings), "Cache-Control": "no-store"},
     )
     if fresh_cookie is not None:
-        set_csrf_cookie(response, services.settings, fresh_cookie)
+        set_csrf_cookie(response, settings, fresh_cookie)
     return response
 
 
@@ -76,7 +87,7 @@ def redirect(url: str) -> RedirectResponse:
 
 
 async def current_session(request: Request) -> BrowserSession | None:
-    return await session_of(request, services_of(request))
+    return await session_of(request, accounts_of(request))
 
 
 async def form_of(request: Request, session: BrowserSession | None) -> dict[str, str] | None:
@@ -85,7 +96,7 @@ async def form_of(request: Request, session: BrowserSession | None) -> dict[str,
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     token = fields.pop(CSRF_FIELD, "")
     session_id = session.session_id if session else ""
-    if not csrf_ok(request, services_of(request).settings, token, session_id):
+    if not csrf_ok(request, accounts_of(request).settings, token, session_id):
         return None
     return fields
 

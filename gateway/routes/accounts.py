@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, Request, status
 
 from gateway import erasure
-from gateway.deps import CurrentUserId, Services, ServicesDep
+from gateway.deps import Accounts, AccountsDep, ConnectionsDep, CurrentUserId
 from gateway.errors import ApiError
 from gateway.metrics import LOGIN_FAILURES
 from gateway.models import (
@@ -41,20 +41,20 @@ def _public(user: users.User) -> UserPublic:
     responses=error_responses(400, 409, 413, 422, 429, 503),
 )
 async def register(
-    body: UserCreate, request: Request, services: ServicesDep
+    body: UserCreate, request: Request, accounts: AccountsDep
 ) -> RegistrationAccepted:
     """Create an account. Passwords: at least 10 characters, not the username or email, not a
     common or breached password. The answer is the same whether or not the email was free, so
     it cannot be used to find out who has an account; only a taken username is said (usernames
     are chosen handles, and one cannot be picked without knowing it is free)."""
-    address = client_address(request, services.settings.trusted_proxy_hops)
-    await services.throttle.spend_register_budget(services.pool, address)
-    await check_password(services, body.password, body.email, body.username)
+    address = client_address(request, accounts.settings.trusted_proxy_hops)
+    await accounts.throttle.spend_register_budget(accounts.pool, address)
+    await check_password(accounts, body.password, body.email, body.username)
     # Hashed whether or not the email is free: both answers take the same time.
-    password_hash = await services.passwords.hash(body.password)
+    password_hash = await accounts.passwords.hash(body.password)
     try:
         user = await users.create_user(
-            services.pool, email=body.email, username=body.username, password_hash=password_hash
+            accounts.pool, email=body.email, username=body.username, password_hash=password_hash
         )
     except users.EmailTaken:
         log.info("registration for an email that has an account")
@@ -66,34 +66,34 @@ async def register(
 
 
 @router.post("/login", responses=error_responses(400, 401, 413, 422, 429, 503))
-async def login(body: LoginRequest, request: Request, services: ServicesDep) -> TokenResponse:
+async def login(body: LoginRequest, request: Request, accounts: AccountsDep) -> TokenResponse:
     """Exchange email (or username) and password for a short-lived bearer token and a
     single-use refresh token. Failed logins slow down the (account, address) pair that made
     them, not the account."""
-    user = await verify_login(services, request, body.login, body.password)
+    user = await verify_login(accounts, request, body.login, body.password)
     refresh_token = await sessions.start(
-        services.pool,
+        accounts.pool,
         user_id=user.id,
         version=user.token_version,
-        ttl_s=services.settings.refresh_ttl_s,
+        ttl_s=accounts.settings.refresh_ttl_s,
     )
-    return token_pair(services, user.id, user.token_version, refresh_token)
+    return token_pair(accounts, user.id, user.token_version, refresh_token)
 
 
 async def verify_login(
-    services: Services, request: Request, login: str, password: str
+    accounts: Accounts, request: Request, login: str, password: str
 ) -> users.User:
     """The account whose password this is, under the login throttles (shared by the API's
     login and the sign-in page); raises ApiError 401/429."""
-    address = client_address(request, services.settings.trusted_proxy_hops)
-    pool, throttle = services.pool, services.throttle
+    address = client_address(request, accounts.settings.trusted_proxy_hops)
+    pool, throttle = accounts.pool, accounts.throttle
     await throttle.spend_login_budget(pool, address)
     user = await users.find_by_login(pool, login)
     # Email and username of one account share one count.
     account = str(user.id) if user is not None else login.lower()
     await throttle.check(pool, account=account, address=address)
     # One bcrypt verification whether or not the account exists (see Passwords.verify).
-    valid = await services.passwords.verify(
+    valid = await accounts.passwords.verify(
         password, user.password_hash if user is not None else None
     )
     if user is None or not valid:
@@ -105,22 +105,24 @@ async def verify_login(
 
 
 @router.get("/me", responses=error_responses(401))
-async def read_me(user_id: CurrentUserId, services: ServicesDep) -> UserPublic:
-    user = await users.get_user(services.pool, user_id)
+async def read_me(user_id: CurrentUserId, accounts: AccountsDep) -> UserPublic:
+    user = await users.get_user(accounts.pool, user_id)
     if user is None:
         raise ApiError(401, "invalid_token", "the access token's account no longer exists")
     return _public(user)
 
 
 @router.delete("/me", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(401, 503))
-async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> ErasureAccepted:
+async def delete_me(
+    user_id: CurrentUserId, accounts: AccountsDep, connections: ConnectionsDep
+) -> ErasureAccepted:
     """Erase the account: revoke the Oura grant, then delete the user and every row of theirs
     (found from the database's catalog) and their throttle and OAuth-state rows, at once. What
     was copied to Kafka is erased next, in the background: a tombstone for each of the user's
     records, which compaction removes within 7 days (the tombstones a day later). The answer
     names the erasure's receipt, readable without logging in at `status_url`."""
-    if services.cipher is not None and not await forget_tokens(
-        services.pool, user_id, services.oauth, services.cipher
+    if connections.cipher is not None and not await forget_tokens(
+        connections.pool, user_id, connections.oauth, connections.cipher
     ):
         # Erasing now would delete the only means of revoking a grant that is still alive.
         raise ApiError(
@@ -129,13 +131,13 @@ async def delete_me(user_id: CurrentUserId, services: ServicesDep) -> ErasureAcc
             "Oura could not confirm revoking its access; nothing was erased, try again later",
             {"Retry-After": "60"},
         )
-    async with services.pool.acquire() as conn, conn.transaction():
+    async with accounts.pool.acquire() as conn, conn.transaction():
         erasure_id = await erasure.delete_account(conn, user_id)
         await notify_user_changed(conn, user_id)
-    services.cache.invalidate(user_id)
+    accounts.cache.invalidate(user_id)
     if erasure_id is None:
         raise ApiError(401, "invalid_token", "the access token's account no longer exists")
-    if services.eraser is not None:
-        services.eraser.start(erasure_id)
+    if accounts.eraser is not None:
+        accounts.eraser.start(erasure_id)
     log.info("account erased", extra={"user_id": str(user_id), "erasure_id": str(erasure_id)})
     return ErasureAccepted(id=erasure_id, status="in_progress", status_url=status_url(erasure_id))

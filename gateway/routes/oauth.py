@@ -8,7 +8,7 @@ from urllib.parse import urlencode, urljoin
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.deps import CurrentUserId, ServicesDep
+from gateway.deps import AccountsDep, ConnectionsDep, CurrentUserId
 from gateway.errors import ApiError
 from gateway.models import (
     AuthorizationUrl,
@@ -55,7 +55,7 @@ def _wants_json(request: Request, format: str | None) -> bool:
 async def authorize(
     request: Request,
     user_id: CurrentUserId,
-    services: ServicesDep,
+    connections: ConnectionsDep,
     format: Annotated[
         Literal["json", "redirect"] | None,
         Query(description="json: answer {authorization_url}; default: by the Accept header"),
@@ -64,9 +64,9 @@ async def authorize(
     """Start connecting Oura: a link (or a redirect) to the gateway's connect page, to open in
     a browser. That page has the browser sign in as this same account, then sends it to Oura's
     consent; the callback completes only in that browser. The link expires in 10 minutes."""
-    services.require_cipher()
-    page = urljoin(services.settings.oura_redirect_uri, CONNECT_PAGE)
-    url = connect_link(services, user_id, page)
+    connections.require_cipher()
+    page = urljoin(connections.settings.oura_redirect_uri, CONNECT_PAGE)
+    url = connect_link(connections, user_id, page)
     if _wants_json(request, format):
         return JSONResponse({"authorization_url": url}, headers={"Cache-Control": "no-store"})
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
@@ -83,7 +83,8 @@ async def authorize(
 )
 async def callback(
     request: Request,
-    services: ServicesDep,
+    connections: ConnectionsDep,
+    accounts: AccountsDep,
     state: Annotated[str | None, Query(max_length=1024)] = None,
     code: Annotated[str | None, Query(max_length=2048)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
@@ -91,12 +92,12 @@ async def callback(
     """Where Oura sends the browser back: verify `state` against this browser's connect cookie
     (and its signed-in account), exchange the code with the PKCE verifier, store the tokens
     encrypted, mark the connection active and start the first backfill."""
-    services.require_cipher()
+    connections.require_cipher()
     if not state:
         raise ApiError(400, "missing_state", "query.state: the OAuth state is missing")
-    session = await session_of(request, services)
+    session = await session_of(request, accounts)
     connected = await finish_connect(
-        services,
+        connections,
         state=state,
         code=code,
         error=error,
@@ -104,9 +105,9 @@ async def callback(
         signed_in_as=session.user_id if session is not None else None,
     )
     response: Response
-    if services.settings.post_connect_redirect:
+    if connections.settings.post_connect_redirect:
         query = urlencode({"connected": "oura", "backfill": connected.backfill})
-        response = RedirectResponse(f"{services.settings.post_connect_redirect}?{query}", 302)
+        response = RedirectResponse(f"{connections.settings.post_connect_redirect}?{query}", 302)
     elif "text/html" in request.headers.get("accept", ""):
         response = RedirectResponse("/connection?connected=oura", 303)
     else:
@@ -114,16 +115,16 @@ async def callback(
             status="active", scopes=connected.grant.scopes, backfill=connected.backfill
         )
         response = JSONResponse(result.model_dump(mode="json"))
-    clear_connect_cookie(response, services.settings)
+    clear_connect_cookie(response, connections.settings)
     return response
 
 
 @router.post("/oauth/refresh", responses=error_responses(401, 404, 409, 502, 503))
-async def refresh(user_id: CurrentUserId, services: ServicesDep) -> RefreshResult:
+async def refresh(user_id: CurrentUserId, connections: ConnectionsDep) -> RefreshResult:
     """Refresh the Oura tokens now, under the same per-user lock the collector takes."""
-    cipher = services.require_cipher()
+    cipher = connections.require_cipher()
     try:
-        grant = await refresh_now(services.pool, user_id, services.oauth, cipher)
+        grant = await refresh_now(connections.pool, user_id, connections.oauth, cipher)
     except NotConnected:
         raise ApiError(404, "not_connected", "Oura is not connected") from None
     except NeedsReauth:
@@ -136,10 +137,10 @@ async def refresh(user_id: CurrentUserId, services: ServicesDep) -> RefreshResul
 
 
 @router.get("/connection", responses=error_responses(401))
-async def read_connection(user_id: CurrentUserId, services: ServicesDep) -> ConnectionPublic:
+async def read_connection(user_id: CurrentUserId, connections: ConnectionsDep) -> ConnectionPublic:
     """Connection status (`active`, `needs_reauth`, `revoked` or `none`), granted scopes and
     the last successful sync per data type."""
-    current = await connection_status(services.pool, user_id)
+    current = await connection_status(connections.pool, user_id)
     if current is None:
         return ConnectionPublic(status="none")
     return ConnectionPublic(
@@ -162,16 +163,16 @@ async def read_connection(user_id: CurrentUserId, services: ServicesDep) -> Conn
 
 
 @router.delete("/oauth/connection", responses=error_responses(401, 404, 503))
-async def disconnect(user_id: CurrentUserId, services: ServicesDep) -> Disconnected:
+async def disconnect(user_id: CurrentUserId, connections: ConnectionsDep) -> Disconnected:
     """Revoke the grant at Oura (refresh and access token) and forget the tokens. When Oura
     cannot confirm, the answer is `revoke_pending` and the collector retries. Collected data
     stays (DELETE /api/me erases it)."""
-    cipher = services.require_cipher()
-    if await connection_status(services.pool, user_id) is None:
+    cipher = connections.require_cipher()
+    if await connection_status(connections.pool, user_id) is None:
         raise ApiError(404, "not_connected", "Oura is not connected")
-    revoked = await forget_tokens(services.pool, user_id, services.oauth, cipher)
-    await notify_user_changed(services.pool, user_id)
-    services.cache.invalidate(user_id)
+    revoked = await forget_tokens(connections.pool, user_id, connections.oauth, cipher)
+    await notify_user_changed(connections.pool, user_id)
+    connections.cache.invalidate(user_id)
     # Not collected any more either way; a grant Oura did not confirm revoking stays
     # `revoke_pending` and the collector's next run revokes it.
     return Disconnected(status="disconnected" if revoked else "revoke_pending")

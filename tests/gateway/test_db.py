@@ -63,7 +63,7 @@ async def test_labels_are_function_names_never_sql(client: httpx.AsyncClient) ->
 
 
 async def test_failed_queries_and_foreign_callers_are_counted(app: FastAPI) -> None:
-    pool = app.state.services.pool
+    pool = app.state.accounts.pool
     before = _count(OTHER)
     assert await pool.fetchval("SELECT 1") == 1
     with pytest.raises(asyncpg.PostgresSyntaxError):

@@ -307,5 +307,5 @@ async def test_backfill_on_connect_spawns_the_collector(
             response = await c.get("/api/callback", params=callback)
             assert response.status_code == 200
             assert response.json()["backfill"] == "started"
-            for task in list(app.state.services.background):
+            for task in list(app.state.connections.background):
                 await task
