@@ -1,4 +1,5 @@
-"""The processor's own Kafka producer (trend events and dead letters) and lag bookkeeping."""
+"""The processor's own Kafka producer: trend events, dead letters and the tombstones of erased
+accounts' late records, each sent to its user's partition and awaited as a batch."""
 
 from __future__ import annotations
 
