@@ -23,6 +23,7 @@ import pytest
 from alembic import command
 
 from migrations import alembic_config
+from oura_connection import TokenCipher
 from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import delete_topics, ensure_topics, registry
 
@@ -123,6 +124,17 @@ async def db(db_settings: DatabaseSettings) -> AsyncIterator[asyncpg.Pool]:
         await pool.execute(f"TRUNCATE {', '.join(names)} CASCADE")
     yield pool
     await pool.close()
+
+
+# Oura tokens are stored encrypted; one key per test session.
+@pytest.fixture(scope="session")
+def token_key() -> str:
+    return TokenCipher.generate_key()
+
+
+@pytest.fixture
+def cipher(token_key: str) -> TokenCipher:
+    return TokenCipher.from_keys(token_key)
 
 
 @pytest.fixture

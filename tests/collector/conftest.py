@@ -37,16 +37,6 @@ def sim(sim_config: SimulatorConfig) -> Iterator[SimulatorServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def token_key() -> str:
-    return TokenCipher.generate_key()
-
-
-@pytest.fixture
-def cipher(token_key: str) -> TokenCipher:
-    return TokenCipher.from_keys(token_key)
-
-
 @pytest.fixture
 def settings(sim: SimulatorServer, token_key: str) -> CollectorSettings:
     base = sim.base_url

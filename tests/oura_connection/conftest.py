@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from pydantic import SecretStr
 
-from oura_connection import OuraOAuthClient, TokenCipher
+from oura_connection import OuraOAuthClient
 from oura_connection.settings import OuraOAuthSettings
 from oura_simulator import SimulatorConfig, SimulatorServer
 from tests.collector.helpers import TODAY
@@ -21,16 +21,6 @@ def sim() -> Iterator[SimulatorServer]:
     config = SimulatorConfig(users=3, today=TODAY, history_days=30, redirect_uris=(REDIRECT_URI,))
     with SimulatorServer(config) as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def token_key() -> str:
-    return TokenCipher.generate_key()
-
-
-@pytest.fixture
-def cipher(token_key: str) -> TokenCipher:
-    return TokenCipher.from_keys(token_key)
 
 
 @pytest.fixture
