@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from gateway.app import create_app
 from gateway.erasure import Eraser
@@ -20,7 +19,6 @@ from gateway.producer import SharedProducer
 from gateway.settings import GatewaySettings
 from schemas.keys import (
     dead_letter_key,
-    partition_by_user,
     partition_of,
     quarantine_key,
     raw_key,
@@ -32,7 +30,7 @@ from schemas.settings import DatabaseSettings, KafkaSettings
 from schemas.topics import DLQ, QUARANTINE, TRENDS, raw_topic, registry
 from tests.collector.helpers import read_topics
 from tests.gateway.factories import insert_every_type, insert_trend, register
-from tests.stream_processor.helpers import eventually
+from tests.stream_processor.helpers import eventually, produce
 
 DAY = date(2026, 1, 5)
 
@@ -65,21 +63,6 @@ async def rows_of(db: asyncpg.Pool, user_id: uuid.UUID) -> dict[str, int]:
 def gateway_kafka(topics: KafkaSettings) -> KafkaSettings:
     """The gateway on this test's own topics."""
     return topics
-
-
-async def produce(settings: KafkaSettings, records: list[tuple[str, bytes, bytes | None]]) -> None:
-    producer = AIOKafkaProducer(
-        **settings.client_kwargs(),
-        acks="all",
-        enable_idempotence=True,
-        partitioner=partition_by_user,
-    )
-    await producer.start()
-    try:
-        for topic, key, value in records:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 def records_of(settings: KafkaSettings, user: str) -> list[tuple[str, bytes, bytes | None]]:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -51,7 +51,7 @@ async def make_users(pool: asyncpg.Pool, count: int) -> list[str]:
 
 
 async def produce(
-    settings: KafkaSettings, items: list[RawRecord | tuple[str, bytes | None, bytes | None]]
+    settings: KafkaSettings, items: Sequence[RawRecord | tuple[str, bytes | None, bytes | None]]
 ) -> None:
     """Produce raw records (encoded, keyed as the collector keys them) or (topic, key, value)
     tuples, in order, acks=all, partitioned like every producer of the platform."""
