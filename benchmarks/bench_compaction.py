@@ -42,14 +42,13 @@ from collector.collect import Collector, run_daily  # noqa: E402
 from oura_connection import TokenCipher  # noqa: E402
 from schemas.data_types import DATA_TYPES  # noqa: E402
 from schemas.settings import DatabaseSettings, KafkaSettings  # noqa: E402
-from schemas.topics import delete_topics, ensure_topics, raw_topic, registry  # noqa: E402
+from schemas.topics import raw_topic, registry  # noqa: E402
 from tests.collector.helpers import read_topics  # noqa: E402
 from tests.compaction import (  # noqa: E402
     FILLER_KEY,
     compact_until,
+    compacting_topics,
     every_partition,
-    forcing,
-    quick_cleaner,
 )
 
 BENCH_DB = "myhealth_bench_compaction"
@@ -76,10 +75,12 @@ async def _sizes(kafka: KafkaSettings) -> tuple[int, int, dict[bytes, int]]:
 async def main() -> dict[str, Any]:
     _load_stack_env()
     db = await recreate_database(DatabaseSettings(), BENCH_DB)
-    kafka = KafkaSettings().model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
-    specs = forcing(registry(kafka.topic_prefix))
-    await quick_cleaner(kafka)
-    await ensure_topics(kafka, specs)
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    async with compacting_topics(KafkaSettings(), prefix) as kafka:
+        return await _measure(db, kafka)
+
+
+async def _measure(db: DatabaseSettings, kafka: KafkaSettings) -> dict[str, Any]:
     pool = await asyncpg.create_pool(**db.asyncpg_kwargs(), min_size=2, max_size=10)
     key = TokenCipher.generate_key()
     sim = SimulatorProcess(
@@ -107,6 +108,7 @@ async def main() -> dict[str, Any]:
             count, _, _ = await _sizes(kafka)
             return count == len(newest)
 
+        specs = registry(kafka.topic_prefix)
         raw = [s for s in specs if s.name.startswith(kafka.topic_prefix + "oura.raw.")]
         await compact_until(kafka, every_partition(raw), compacted, within_s=300)
         records_after, bytes_after, _ = await _sizes(kafka)
@@ -126,7 +128,6 @@ async def main() -> dict[str, Any]:
     finally:
         sim.stop()
         await pool.close()
-        await delete_topics(kafka, [s.name for s in specs])
 
 
 if __name__ == "__main__":

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas.settings import KafkaSettings
-from schemas.topics import TopicSpec
+from schemas.topics import TopicSpec, delete_topics, ensure_topics, registry
 
 FORCED_COMPACTION = {
     "segment.ms": "200",
@@ -65,6 +66,22 @@ async def quick_cleaner(settings: KafkaSettings) -> None:
             assert all(r[0] == 0 for a in answers for r in a.resources), answers
     finally:
         await admin.close()
+
+
+@asynccontextmanager
+async def compacting_topics(
+    kafka: KafkaSettings, topic_prefix: str
+) -> AsyncIterator[KafkaSettings]:
+    """The registry's topics under `topic_prefix`, the compacted ones compacting within about a
+    second (the broker's cleaner made quick); deleted afterwards."""
+    settings = kafka.model_copy(update={"topic_prefix": topic_prefix})
+    specs = forcing(registry(topic_prefix))
+    await quick_cleaner(settings)
+    await ensure_topics(settings, specs)
+    try:
+        yield settings
+    finally:
+        await delete_topics(settings, [s.name for s in specs])
 
 
 def every_partition(specs: list[TopicSpec]) -> list[tuple[str, int]]:

@@ -15,9 +15,14 @@ from schemas.data_types import BY_NAME
 from schemas.keys import raw_key
 from schemas.records import decode_raw, document_key
 from schemas.settings import KafkaSettings
-from schemas.topics import delete_topics, ensure_topics, raw_topic, registry
+from schemas.topics import raw_topic, registry
 from tests.collector.helpers import TODAY, connect, read_topics
-from tests.compaction import FILLER_KEY, compact_until, every_partition, forcing, quick_cleaner
+from tests.compaction import (
+    FILLER_KEY,
+    compact_until,
+    compacting_topics,
+    every_partition,
+)
 
 TYPES = ["daily_sleep", "daily_readiness", "sleep", "workout"]
 RUNS = 10
@@ -26,12 +31,8 @@ RUNS = 10
 @pytest.fixture
 async def topics(kafka_settings: KafkaSettings, topic_prefix: str) -> AsyncIterator[KafkaSettings]:
     """The registry's topics under this test's prefix, compacting within about a second."""
-    settings = kafka_settings.model_copy(update={"topic_prefix": topic_prefix})
-    specs = forcing(registry(topic_prefix))
-    await quick_cleaner(settings)
-    await ensure_topics(settings, specs)
-    yield settings
-    await delete_topics(settings, [s.name for s in specs])
+    async with compacting_topics(kafka_settings, topic_prefix) as settings:
+        yield settings
 
 
 async def _records(topics: KafkaSettings) -> list[Any]:

@@ -25,9 +25,9 @@ from schemas.data_types import DATA_TYPES
 from schemas.examples import example_document
 from schemas.keys import partition_of, user_key, user_of
 from schemas.settings import DatabaseSettings, KafkaSettings
-from schemas.topics import delete_topics, ensure_topics, raw_topic, registry
+from schemas.topics import raw_topic, registry
 from tests.collector.helpers import read_topics
-from tests.compaction import compact_until, compacted, forcing, quick_cleaner
+from tests.compaction import compact_until, compacted, compacting_topics
 from tests.gateway.conftest import make_settings
 from tests.gateway.factories import register
 from tests.gateway.test_erasure import rows_of
@@ -52,12 +52,8 @@ async def compacting(
     kafka_settings: KafkaSettings, topic_prefix: str
 ) -> AsyncIterator[KafkaSettings]:
     """The registry's topics under this test's prefix, the compacted ones compacting at once."""
-    settings = kafka_settings.model_copy(update={"topic_prefix": topic_prefix})
-    specs = forcing(registry(topic_prefix))
-    await quick_cleaner(settings)
-    await ensure_topics(settings, specs)
-    yield settings
-    await delete_topics(settings, [s.name for s in specs])
+    async with compacting_topics(kafka_settings, topic_prefix) as settings:
+        yield settings
 
 
 @pytest.fixture
