@@ -49,10 +49,6 @@ class DataType:
     def document_sql_type(self) -> str:
         return "text" if self.document_as_text else "jsonb"
 
-    @property
-    def topic_suffix(self) -> str:
-        return self.name
-
 
 DATA_TYPES: tuple[DataType, ...] = (
     DataType(

@@ -35,17 +35,6 @@ def create_access_token(user_id: UUID, *, secret: str, ttl_s: int, version: int 
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def read_access_token(token: str, *, secret: str) -> UUID:
-    """The user id in a valid token; raises InvalidAccessToken saying why not."""
-    return read_access_token_with_expiry(token, secret=secret)[0]
-
-
-def read_access_token_with_expiry(token: str, *, secret: str) -> tuple[UUID, float]:
-    """(user id, expiry as a UNIX time) of a valid token; raises InvalidAccessToken."""
-    user_id, expires, _ = read_access_claims(token, secret=secret)
-    return user_id, expires
-
-
 def read_access_claims(token: str, *, secret: str) -> tuple[UUID, float, int]:
     """(user id, expiry as a UNIX time, token version) of a valid token; raises
     InvalidAccessToken."""
