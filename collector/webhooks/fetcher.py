@@ -184,19 +184,32 @@ class WebhookFetcher:
             *(self._handle_group(user, data_type, g) for (user, data_type), g in groups.items()),
             return_exceptions=True,
         )
-        ok = True
+        failures: list[BaseException] = []
+        announced: list[tuple[UUID, str, str]] = []
         for result in results:
             if isinstance(result, BaseException):
-                if not isinstance(result, TRANSIENT):
-                    raise result
-                ok = False
-                log.warning(
-                    "webhook batch failed; retrying",
-                    extra={"error": f"{type(result).__name__}: {str(result)[:300]}"},
-                )
-        return ok
+                failures.append(result)
+            else:
+                announced += result
+        try:
+            # One round trip for the whole batch: what each published group announced.
+            await record_announced(self.collector.pool, announced)
+        except TRANSIENT as exc:
+            failures.append(exc)
+        for failure in failures:
+            if not isinstance(failure, TRANSIENT):
+                raise failure
+            log.warning(
+                "webhook batch failed; retrying",
+                extra={"error": f"{type(failure).__name__}: {str(failure)[:300]}"},
+            )
+        return not failures
 
-    async def _handle_group(self, user: str, data_type: DataType, group: _Group) -> None:
+    async def _handle_group(
+        self, user: str, data_type: DataType, group: _Group
+    ) -> list[tuple[UUID, str, str]]:
+        """Fetch and publish one user's announced documents of one type; what was announced,
+        once published (nothing when the user's connection cannot fetch)."""
         async with self._bound:
             user_id = UUID(user)
             tokens = self.collector.tokens_for(user_id)
@@ -207,10 +220,10 @@ class WebhookFetcher:
                 )
             except NotGranted:
                 self._count(group, "not_granted")
-                return
+                return []
             except (NeedsReauth, NotConnected, Unauthorized):
                 self._count(group, "not_connected")
-                return
+                return []
             documents = [d for d in found if d is not None]
             publisher = self.collector.publisher
             await publisher.publish(
@@ -222,10 +235,6 @@ class WebhookFetcher:
             )
             if group.delete:
                 await publisher.publish_deletions(user, data_type.name, list(group.delete))
-            await record_announced(
-                self.collector.pool,
-                ((user_id, data_type.name, o) for o in [*group.fetch, *group.delete]),
-            )
             now = time.time()
             for outcome, events in (
                 ("fetched", [e for e, d in zip(group.fetch.values(), found, strict=True) if d]),
@@ -234,6 +243,7 @@ class WebhookFetcher:
                 for event in events:
                     WEBHOOK_EVENTS.labels(event.event_type, outcome).inc()
                     WEBHOOK_LATENCY.observe(max(0.0, now - event.received_at.timestamp()))
+            return [(user_id, data_type.name, o) for o in [*group.fetch, *group.delete]]
 
     async def _fetch(
         self, tokens: Any, data_type: DataType, event: WebhookEvent
